@@ -1,0 +1,33 @@
+/*
+ * JSON files over cJSON.  Ownership follows cJSON: a cJSON tree returned
+ * to the caller is the caller's, freed with cJSON_Delete; a tree passed to
+ * a write function is only read.
+ */
+#ifndef ADE_JSON_H
+#define ADE_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+struct ade_error;
+
+/*
+ * Parses a JSON file.  On a syntax error the message names the file, the
+ * line and the column.  Files over 256 MB are refused.
+ */
+int ade_json_read_file(const char *path, cJSON **out, struct ade_error *err);
+
+/* Parses len bytes; name is used in error messages. */
+int ade_json_parse(const char *name, const char *text, size_t len, cJSON **out,
+		   struct ade_error *err);
+
+/* Writes a tree atomically (see ade_fs_write_atomic), indented if pretty. */
+int ade_json_write_file(const char *path, const cJSON *json, int pretty,
+			struct ade_error *err);
+
+/* Lookups that return a fallback when the key is missing or mistyped. */
+const char *ade_json_str(const cJSON *obj, const char *key, const char *fallback);
+double ade_json_num(const cJSON *obj, const char *key, double fallback);
+int ade_json_bool(const cJSON *obj, const char *key, int fallback);
+
+#endif

@@ -1,0 +1,103 @@
+/* The stage contract for stages written in C; see stage.h. */
+#include "stage.h"
+#include "error.h"
+#include "json.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+int ade_stage_init(struct ade_stage_ctx *ctx, struct ade_error *err)
+{
+	static const char *required[] = {"ADE_PIPELINE", "ADE_STAGE", "ADE_DS", "ADE_OUT"};
+	struct stat st;
+	const char *cfg;
+
+	memset(ctx, 0, sizeof(*ctx));
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!env_or_null(required[i]))
+			return ade_error_set(err, ADE_EINVAL,
+					     "%s is not set; a stage is started by 'ade run'",
+					     required[i]);
+	ctx->pipeline = getenv("ADE_PIPELINE");
+	ctx->stage = getenv("ADE_STAGE");
+	ctx->ds = getenv("ADE_DS");
+	ctx->interval_start = env_or_null("ADE_INTERVAL_START");
+	ctx->interval_end = env_or_null("ADE_INTERVAL_END");
+	ctx->run_id = env_or_null("ADE_RUN_ID");
+	ctx->batch = env_or_null("ADE_BATCH");
+	ctx->home = env_or_null("ADE_HOME");
+	ctx->warehouse = env_or_null("ADE_WAREHOUSE");
+	ctx->out = getenv("ADE_OUT");
+	ctx->source = env_or_null("ADE_SOURCE");
+	ctx->attempt = env_or_null("ADE_ATTEMPT") ? atoi(getenv("ADE_ATTEMPT")) : 1;
+	if (stat(ctx->out, &st) < 0 || !S_ISDIR(st.st_mode))
+		return ade_error_set(err, ADE_EINVAL, "ADE_OUT '%s' is not a directory", ctx->out);
+	cfg = env_or_null("ADE_CONFIG");
+	if (cfg) {
+		int rc = ade_json_read_file(cfg, &ctx->config, err);
+		if (rc)
+			return rc;
+		if (!cJSON_IsObject(ctx->config)) {
+			cJSON_Delete(ctx->config);
+			ctx->config = NULL;
+			return ade_error_set(err, ADE_EINVAL, "%s: the stage config is not an object",
+					     cfg);
+		}
+	} else {
+		ctx->config = cJSON_CreateObject();
+	}
+	return 0;
+}
+
+void ade_stage_release(struct ade_stage_ctx *ctx)
+{
+	cJSON_Delete(ctx->config);
+	ctx->config = NULL;
+}
+
+const char *ade_stage_input_dir(const char *name)
+{
+	char var[256] = "ADE_IN_";
+	size_t n = strlen(var);
+
+	for (const char *p = name; *p && n + 1 < sizeof(var); p++)
+		var[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	var[n] = '\0';
+	return env_or_null(var);
+}
+
+cJSON *ade_stage_result_new(const struct ade_stage_ctx *ctx, const char *status)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(r, "version", 1);
+	cJSON_AddStringToObject(r, "status", status);
+	cJSON_AddStringToObject(r, "pipeline", ctx->pipeline);
+	cJSON_AddStringToObject(r, "stage", ctx->stage);
+	cJSON_AddStringToObject(r, "ds", ctx->ds);
+	if (ctx->run_id)
+		cJSON_AddStringToObject(r, "run_id", ctx->run_id);
+	if (ctx->batch)
+		cJSON_AddStringToObject(r, "batch", ctx->batch);
+	return r;
+}
+
+int ade_stage_result_write(const struct ade_stage_ctx *ctx, const cJSON *result,
+			   struct ade_error *err)
+{
+	char *path = ade_xasprintf("%s/result.json", ctx->out);
+	int rc = ade_json_write_file(path, result, 1, err);
+
+	free(path);
+	return rc;
+}

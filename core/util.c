@@ -1,0 +1,202 @@
+/* Allocation, string buffers and clocks; see util.h. */
+#include "util.h"
+#include "error.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "ade: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *ade_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *ade_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		oom(n * size);
+	return p;
+}
+
+void *ade_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		oom(n);
+	return q;
+}
+
+char *ade_xstrdup(const char *s)
+{
+	return ade_xstrndup(s, strlen(s));
+}
+
+char *ade_xstrndup(const char *s, size_t n)
+{
+	char *p = ade_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *ade_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(0);
+	return p;
+}
+
+void ade_strbuf_grow(struct ade_strbuf *sb, size_t extra)
+{
+	size_t need = sb->len + extra + 1;
+
+	if (need <= sb->cap)
+		return;
+	size_t cap = sb->cap ? sb->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	sb->buf = ade_xrealloc(sb->buf, cap);
+	sb->cap = cap;
+}
+
+void ade_strbuf_add(struct ade_strbuf *sb, const void *data, size_t len)
+{
+	ade_strbuf_grow(sb, len);
+	memcpy(sb->buf + sb->len, data, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
+
+void ade_strbuf_adds(struct ade_strbuf *sb, const char *s)
+{
+	ade_strbuf_add(sb, s, strlen(s));
+}
+
+void ade_strbuf_addc(struct ade_strbuf *sb, char c)
+{
+	ade_strbuf_add(sb, &c, 1);
+}
+
+void ade_strbuf_addf(struct ade_strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	ade_strbuf_grow(sb, 64);
+	va_start(ap, fmt);
+	n = vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sb->cap - sb->len) {
+		ade_strbuf_grow(sb, n);
+		va_start(ap, fmt);
+		vsnprintf(sb->buf + sb->len, sb->cap - sb->len, fmt, ap);
+		va_end(ap);
+	}
+	sb->len += n;
+}
+
+void ade_strbuf_reset(struct ade_strbuf *sb)
+{
+	sb->len = 0;
+	if (sb->buf)
+		sb->buf[0] = '\0';
+}
+
+void ade_strbuf_release(struct ade_strbuf *sb)
+{
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+char *ade_strbuf_detach(struct ade_strbuf *sb)
+{
+	char *s = sb->buf ? sb->buf : ade_xstrdup("");
+
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	return s;
+}
+
+int64_t ade_now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t ade_now_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void ade_format_utc(int64_t us, char out[32])
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(us % 1000000 / 1000));
+}
+
+int ade_parse_duration_ms(const char *s, int64_t *ms)
+{
+	char *end;
+	double v;
+	double mult = 1000;
+
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+		return ADE_EINVAL;
+	v = strtod(s, &end);
+	if (end == s || v != v)
+		return ADE_EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "s"))
+		mult = 1000;
+	else if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "m"))
+		mult = 60000;
+	else if (!strcmp(end, "h"))
+		mult = 3600000;
+	else if (!strcmp(end, "d"))
+		mult = 86400000;
+	else
+		return ADE_EINVAL;
+	v *= mult;
+	if (v < 0 || v > 1e15)
+		return ADE_EINVAL;
+	*ms = (int64_t)v;
+	return 0;
+}

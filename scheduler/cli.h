@@ -1,0 +1,38 @@
+/*
+ * The `ade` command: one function per subcommand, each parsing its own
+ * options and returning an exit code (ADE_EXIT_*); only main() exits.
+ */
+#ifndef ADE_CLI_H
+#define ADE_CLI_H
+
+struct ade_cli {
+	const char *home;     /* absolute home directory */
+	const char *exec_dir; /* directory of the ade binary */
+	int tty;              /* stdout is a smart terminal */
+};
+
+struct ade_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct ade_cli *cli);
+	const char *usage;
+	const char *help;
+};
+
+extern const struct ade_cmd ade_commands[];
+
+int ade_cmd_check(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_plan(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_run(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_runs(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_show(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_logs(int argc, char **argv, struct ade_cli *cli);
+
+/* Prints "ade CMD: msg" and the command's usage line to stderr; returns 2. */
+int ade_cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parses a positive integer option value; returns 0 or -1. */
+int ade_cli_parse_int(const char *s, int min, int max, int *out);
+
+#endif

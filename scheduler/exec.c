@@ -1,0 +1,1077 @@
+/*
+ * The executor; see exec.h.  The plan (which stage may start) and the
+ * runner (spawn, reap, kill) live in one loop because both are small; the
+ * plan's only input is the stage states, so it is recomputed after every
+ * event rather than maintained incrementally.
+ */
+#include "exec.h"
+#include "core/date.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum sstate {
+	S_QUEUED,
+	S_READY,
+	S_RUNNING,
+	S_RETRY_WAIT, /* up_for_retry */
+	S_SUCCESS,
+	S_FAILED,
+	S_UPSTREAM_FAILED,
+	S_SKIPPED,
+};
+
+static const char *sstate_name[] = {"queued",  "queued", "running",         "up_for_retry",
+				    "success", "failed", "upstream_failed", "skipped"};
+
+static int terminal(enum sstate s)
+{
+	return s >= S_SUCCESS;
+}
+
+struct stage_rt {
+	enum sstate state;
+	int attempt;      /* number of the current or last attempt */
+	int tries;        /* attempts made by this process, against `retries` */
+	pid_t pid;
+	int64_t start_ns;
+	int64_t deadline_ns; /* timeout; 0 = none */
+	int64_t kill_ns;     /* SIGKILL due after SIGTERM; 0 = none */
+	int64_t retry_ns;    /* when up_for_retry becomes ready */
+	const char *reason;  /* why it is being stopped: timeout, interrupted */
+	char *dir;           /* run_dir/<stage> */
+	char *reuse_dir;     /* a published output of an earlier run, when reused */
+	int selected;
+};
+
+struct run_rt {
+	struct ade_pipeline *p;
+	struct ade_run_row row;
+	char ds[11], ds_nodash[9], istart[21], iend[21];
+	struct stage_rt *st;
+	int n_done;
+	int active;
+	int finished;
+	int64_t start_ns;
+	/* What to do when activated. */
+	enum ade_add_mode mode;
+	char *only;
+	char *from_stage;
+};
+
+struct ade_exec {
+	struct ade_state *state;
+	struct ade_exec_opts o;
+	struct run_rt **runs;
+	int n_runs;
+	int n_running; /* stage processes alive */
+	int interrupted;
+	int64_t t0;
+	int tty_dirty;
+	struct ade_exec_summary sum;
+};
+
+struct ade_exec *ade_exec_new(struct ade_state *st, const struct ade_exec_opts *opts)
+{
+	struct ade_exec *ex = ade_xcalloc(1, sizeof(*ex));
+
+	ex->state = st;
+	ex->o = *opts;
+	if (ex->o.jobs < 1)
+		ex->o.jobs = 1;
+	if (ex->o.max_active_runs < 1)
+		ex->o.max_active_runs = 1;
+	return ex;
+}
+
+void ade_exec_free(struct ade_exec *ex)
+{
+	if (!ex)
+		return;
+	for (int i = 0; i < ex->n_runs; i++) {
+		struct run_rt *r = ex->runs[i];
+		if (r->st) {
+			for (int j = 0; j < r->p->n_stages; j++) {
+				free(r->st[j].dir);
+				free(r->st[j].reuse_dir);
+			}
+		}
+		free(r->st);
+		free(r->only);
+		free(r->from_stage);
+		ade_run_row_release(&r->row);
+		free(r);
+	}
+	free(ex->runs);
+	free(ex);
+}
+
+int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
+		 enum ade_add_mode mode, const char *only, const char *from_stage,
+		 struct ade_error *err)
+{
+	int32_t days;
+	struct run_rt *r;
+
+	if (ade_date_parse(ds, &days, err))
+		return ADE_EINVAL;
+	if (only && !ade_pipeline_stage(p, only))
+		return ade_error_set(err, ADE_EINVAL, "pipeline '%s' has no stage '%s'", p->name, only);
+	if (from_stage && !ade_pipeline_stage(p, from_stage))
+		return ade_error_set(err, ADE_EINVAL, "pipeline '%s' has no stage '%s'", p->name,
+				     from_stage);
+	r = ade_xcalloc(1, sizeof(*r));
+	r->p = p;
+	ade_date_format(days, r->ds);
+	ade_date_format_nodash(days, r->ds_nodash);
+	ade_date_interval(days, r->istart, r->iend);
+	r->mode = mode;
+	r->only = only ? ade_xstrdup(only) : NULL;
+	r->from_stage = from_stage ? ade_xstrdup(from_stage) : NULL;
+	ex->runs = ade_xrealloc(ex->runs, sizeof(*ex->runs) * (size_t)(ex->n_runs + 1));
+	ex->runs[ex->n_runs++] = r;
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void clear_tty(struct ade_exec *ex)
+{
+	if (ex->tty_dirty) {
+		fputs("\r\033[K", stdout);
+		ex->tty_dirty = 0;
+	}
+}
+
+static void say(struct ade_exec *ex, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One line per event; on a terminal, events overprint one status line. */
+static void say(struct ade_exec *ex, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!ex->o.progress)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (ex->o.progress == 2) {
+		clear_tty(ex);
+		fputs(line, stdout);
+		ex->tty_dirty = 1;
+	} else {
+		puts(line);
+	}
+	fflush(stdout);
+}
+
+/* Printed above the status line, never overprinted. */
+static void announce(struct ade_exec *ex, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void announce(struct ade_exec *ex, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ex->o.progress)
+		return;
+	clear_tty(ex);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void print_log_tail(struct ade_exec *ex, const char *path, int lines)
+{
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!ex->o.progress || ade_fs_read_all(path, 64u << 20, &text, &len, NULL))
+		return;
+	const char *p = text + len;
+	int seen = 0;
+	if (p > text && p[-1] == '\n')
+		p--;
+	while (p > text && seen < lines) {
+		p--;
+		if (*p == '\n')
+			seen++;
+	}
+	if (*p == '\n')
+		p++;
+	clear_tty(ex);
+	if (p < text + len) {
+		printf("  last lines of %s:\n", path);
+		for (const char *q = p; q < text + len;) {
+			const char *nl = memchr(q, '\n', (size_t)(text + len - q));
+			int n = nl ? (int)(nl - q) : (int)(text + len - q);
+			printf("  | %.*s\n", n, q);
+			q += n + 1;
+		}
+	} else {
+		printf("  (the log %s is empty)\n", path);
+	}
+	free(text);
+	fflush(stdout);
+}
+
+/* ---- state changes ----------------------------------------------------- */
+
+static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate s,
+		      const char *note)
+{
+	struct stage_rt *t = &r->st[i];
+	struct ade_error err;
+
+	if (!terminal(t->state) && terminal(s))
+		r->n_done++;
+	t->state = s;
+	if (ade_state_stage_set(ex->state, r->row.run_id, r->p->stages[i].name, sstate_name[s],
+				t->attempt, note, &err))
+		ade_log_warn("%s", err.msg);
+}
+
+/* ---- activation: create or resume a run -------------------------------- */
+
+static int pid_alive(int pid, int64_t start)
+{
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	int64_t now_start = ade_proc_start_time(pid);
+	return now_start != 0 && (start == 0 || now_start == start);
+}
+
+static char *find_reusable(struct ade_exec *ex, struct run_rt *r, const char *stage)
+{
+	sqlite3_stmt *s = NULL;
+	char *dir = NULL;
+
+	sqlite3_prepare_v2(ex->state->db,
+			   "SELECT r.dir FROM stages s JOIN runs r USING(run_id) WHERE r.pipeline=? "
+			   "AND r.ds=? AND s.stage=? AND s.state='success' AND r.run_id<>? "
+			   "ORDER BY r.run_number DESC",
+			   -1, &s, NULL);
+	sqlite3_bind_text(s, 1, r->p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->ds, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, r->row.run_id ? r->row.run_id : "", -1, SQLITE_STATIC);
+	while (!dir && sqlite3_step(s) == SQLITE_ROW) {
+		char *out = ade_xasprintf("%s/%s/out", (const char *)sqlite3_column_text(s, 0), stage);
+		if (ade_fs_exists(out))
+			dir = out;
+		else
+			free(out);
+	}
+	sqlite3_finalize(s);
+	return dir;
+}
+
+/* Marks which stages this run executes (--only, --from-stage). */
+static int select_stages(struct ade_exec *ex, struct run_rt *r, struct ade_error *err)
+{
+	struct ade_pipeline *p = r->p;
+	int n = p->n_stages;
+
+	for (int i = 0; i < n; i++)
+		r->st[i].selected = !r->only && !r->from_stage;
+	if (r->only)
+		r->st[ade_pipeline_stage(p, r->only)->index].selected = 1;
+	if (r->from_stage) {
+		r->st[ade_pipeline_stage(p, r->from_stage)->index].selected = 1;
+		/* Topological order: a stage's needs are decided before it. */
+		for (int k = 0; k < n; k++) {
+			int i = p->order[k];
+			for (int j = 0; j < p->stages[i].n_needs; j++)
+				if (r->st[p->stages[i].needs[j]].selected)
+					r->st[i].selected = 1;
+		}
+	}
+	if (!r->only && !r->from_stage)
+		return 0;
+	/* Unselected stages that a selected one needs are reused, others skipped. */
+	char *needed = ade_xcalloc((size_t)n, 1);
+	for (int k = n - 1; k >= 0; k--) {
+		int i = p->order[k];
+		if (!r->st[i].selected && !needed[i])
+			continue;
+		for (int j = 0; j < p->stages[i].n_needs; j++)
+			if (!r->st[p->stages[i].needs[j]].selected)
+				needed[p->stages[i].needs[j]] = 1;
+	}
+	int rc = 0;
+	for (int i = 0; i < n && !rc; i++) {
+		if (r->st[i].selected)
+			continue;
+		if (needed[i]) {
+			r->st[i].reuse_dir = find_reusable(ex, r, p->stages[i].name);
+			if (!r->st[i].reuse_dir)
+				rc = ade_error_set(err, ADE_ENOTFOUND,
+						   "stage '%s' has no successful output for %s to reuse; "
+						   "run the pipeline for that date without --only/--from-stage first",
+						   p->stages[i].name, r->ds);
+		}
+	}
+	free(needed);
+	return rc;
+}
+
+/*
+ * A stage left 'running' by a scheduler that died: its process group may
+ * still be alive (stages do not die with the scheduler).  Stop it so the
+ * new attempt does not race it, and record the attempt as lost.
+ */
+static void recover_running(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct ade_attempt_row a;
+	const char *name = r->p->stages[i].name;
+
+	if (ade_state_attempt_running(ex->state, r->row.run_id, name, &a))
+		return;
+	if (pid_alive(a.pid, a.pid_start)) {
+		kill(-a.pid, SIGKILL);
+		for (int k = 0; k < 200 && pid_alive(a.pid, a.pid_start); k++)
+			usleep(10000);
+	}
+	struct ade_attempt_end e = {.state = "failed", .exit_code = -1,
+				    .reason = "scheduler lost"};
+	ade_state_attempt_end(ex->state, r->row.run_id, name, a.attempt, &e, NULL);
+	if (a.attempt > r->st[i].attempt)
+		r->st[i].attempt = a.attempt;
+	ade_attempt_row_release(&a);
+}
+
+static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err)
+{
+	struct ade_pipeline *p = r->p;
+	int rc, resumed = 0;
+
+	r->st = ade_xcalloc((size_t)p->n_stages, sizeof(*r->st));
+	rc = ade_state_run_unfinished(ex->state, p->name, r->ds, &r->row, err);
+	if (rc == 0) {
+		if (r->row.owner_pid != getpid() && pid_alive(r->row.owner_pid, r->row.owner_start)) {
+			rc = ade_error_set(err, ADE_EBUSY,
+					   "run %d of %s for %s is being run by ade pid %d",
+					   r->row.run_number, p->name, r->ds, r->row.owner_pid);
+			ade_run_row_release(&r->row);
+			return rc;
+		}
+		if (r->mode == ADE_ADD_NEW || r->only || r->from_stage) {
+			/* The old run is abandoned, not resumed: its outputs stay as they were. */
+			ade_state_run_set_state(ex->state, r->row.run_id, "failed", 1, NULL);
+			ade_run_row_release(&r->row);
+		} else {
+			if ((rc = ade_state_run_claim(ex->state, r->row.run_id, err)))
+				return rc;
+			resumed = 1;
+		}
+	} else if (rc != ADE_ENOTFOUND) {
+		return rc;
+	}
+	if (!resumed) {
+		rc = ade_state_run_create(ex->state, p->name, r->ds, p->path, p->hash, ex->o.home,
+					  &r->row, err);
+		if (rc)
+			return rc;
+	}
+	if ((rc = ade_fs_mkdirs(r->row.dir, err)))
+		return rc;
+	for (int i = 0; i < p->n_stages; i++)
+		r->st[i].dir = ade_xasprintf("%s/%s", r->row.dir, p->stages[i].name);
+	if ((rc = select_stages(ex, r, err))) {
+		ade_state_run_set_state(ex->state, r->row.run_id, "failed", 1, NULL);
+		return rc;
+	}
+	for (int i = 0; i < p->n_stages; i++) {
+		struct stage_rt *t = &r->st[i];
+		int attempts = 0;
+		char *prev = resumed ? ade_state_stage_get(ex->state, r->row.run_id,
+							   p->stages[i].name, &attempts)
+				     : NULL;
+		char *out = ade_xasprintf("%s/out", t->dir);
+		t->attempt = attempts;
+		if (prev && !strcmp(prev, "running"))
+			recover_running(ex, r, i);
+		if (ade_fs_exists(out)) {
+			/* Published before the crash: the stage exited 0. */
+			set_state(ex, r, i, S_SUCCESS, prev && strcmp(prev, "success")
+							       ? "published before a scheduler crash"
+							       : NULL);
+		} else if (prev && (!strcmp(prev, "failed") || !strcmp(prev, "upstream_failed") ||
+				    !strcmp(prev, "skipped"))) {
+			set_state(ex, r, i,
+				  !strcmp(prev, "failed")   ? S_FAILED
+				  : !strcmp(prev, "skipped") ? S_SKIPPED
+							     : S_UPSTREAM_FAILED,
+				  NULL);
+		} else if (!t->selected && t->reuse_dir) {
+			char note[64];
+			snprintf(note, sizeof(note), "reused");
+			set_state(ex, r, i, S_SUCCESS, note);
+		} else if (!t->selected) {
+			set_state(ex, r, i, S_SKIPPED, "not selected");
+		} else {
+			set_state(ex, r, i, S_QUEUED, NULL);
+		}
+		free(prev);
+		free(out);
+	}
+	r->active = 1;
+	r->start_ns = ade_now_mono_ns();
+	announce(ex, "%s %s run %d%s: %s", p->name, r->ds, r->row.run_number,
+		 resumed ? " (resumed)" : "", r->row.dir);
+	return 0;
+}
+
+/* ---- starting a stage -------------------------------------------------- */
+
+static char *env_entry(const char *name, const char *value)
+{
+	return ade_xasprintf("%s=%s", name, value ? value : "");
+}
+
+static int write_config(struct run_rt *r, struct ade_stage_def *d, const char *path,
+			const struct ade_template_vars *v, struct ade_error *err)
+{
+	cJSON *cfg = ade_template_render_json(d->with, v, err);
+	char *text;
+	int fd, rc = 0;
+
+	if (!cfg)
+		return ADE_EINVAL;
+	text = cJSON_PrintUnformatted(cfg);
+	cJSON_Delete(cfg);
+	/*
+	 * Not fsynced: the file is derived from the pipeline and rewritten by
+	 * every attempt, so losing it in a crash costs nothing.
+	 */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		rc = ade_error_set(err, ADE_EIO, "cannot write '%s': %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	(void)r;
+	return rc;
+}
+
+/* Builds the child's environment: ours without ADE_*, then the contract. */
+static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char *out,
+			const char *config, const char *source, char ***owned, int *n_owned)
+{
+	struct ade_stage_def *d = &r->p->stages[i];
+	size_t n_env = 0;
+	char **envp;
+	char **own;
+	int k = 0;
+	char attempt[16];
+
+	for (char **e = environ; *e; e++)
+		n_env++;
+	envp = ade_xcalloc(n_env + 32 + (size_t)d->n_needs + (size_t)d->n_env, sizeof(char *));
+	own = ade_xcalloc(32 + (size_t)d->n_needs, sizeof(char *));
+	size_t m = 0;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "ADE_", 4) || !strncmp(*e, "ADE_LOG=", 8))
+			envp[m++] = *e;
+	for (int j = 0; j < d->n_env; j++)
+		envp[m++] = d->env[j];
+	snprintf(attempt, sizeof(attempt), "%d", r->st[i].attempt);
+	char *home_wh = ade_xasprintf("%s/warehouse.db", ex->o.home);
+#define ADD(name, value) (own[k] = env_entry(name, value), envp[m++] = own[k++])
+	ADD("ADE_PIPELINE", r->p->name);
+	ADD("ADE_STAGE", d->name);
+	ADD("ADE_DS", r->ds);
+	ADD("ADE_INTERVAL_START", r->istart);
+	ADD("ADE_INTERVAL_END", r->iend);
+	ADD("ADE_RUN_ID", r->row.run_id);
+	ADD("ADE_ATTEMPT", attempt);
+	ADD("ADE_BATCH", "");
+	ADD("ADE_HOME", ex->o.home);
+	ADD("ADE_WAREHOUSE", home_wh);
+	ADD("ADE_OUT", out);
+	ADD("ADE_CONFIG", config);
+	ADD("ADE_RUN_DIR", r->row.dir);
+	ADD("ADE_PIPELINE_FILE", r->p->path);
+	if (source)
+		ADD("ADE_SOURCE", source);
+	free(home_wh);
+	for (int j = 0; j < d->n_needs; j++) {
+		int u = d->needs[j];
+		struct ade_strbuf name = ADE_STRBUF_INIT;
+		ade_strbuf_adds(&name, "ADE_IN_");
+		for (const char *c = r->p->stages[u].name; *c; c++)
+			ade_strbuf_addc(&name, *c == '-' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
+		char *dir = r->st[u].reuse_dir ? ade_xstrdup(r->st[u].reuse_dir)
+					       : ade_xasprintf("%s/out", r->st[u].dir);
+		if (r->st[u].state == S_SUCCESS)
+			ADD(name.buf, dir);
+		free(dir);
+		ade_strbuf_release(&name);
+	}
+#undef ADD
+	envp[m] = NULL;
+	*owned = own;
+	*n_owned = k;
+	return envp;
+}
+
+static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int status,
+			   const struct rusage *ru, int spawn_errno);
+
+static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct ade_stage_def *d = &r->p->stages[i];
+	struct stage_rt *t = &r->st[i];
+	struct ade_error err = {0};
+	char *out = NULL, *log = NULL, *config = NULL, *source = NULL;
+	char **envp = NULL, **owned = NULL;
+	int n_owned = 0, logfd = -1, spawn_errno = 0;
+	struct ade_template_vars v = {
+		.ds = r->ds, .ds_nodash = r->ds_nodash, .interval_start = r->istart,
+		.interval_end = r->iend, .run_id = r->row.run_id, .batch = NULL,
+		.home = ex->o.home, .params = r->p->params,
+	};
+	char **argv = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defs;
+	pid_t pid = -1;
+
+	t->attempt++;
+	t->tries++;
+	t->reason = NULL;
+	if (ade_fs_mkdirs(t->dir, &err))
+		goto fail;
+	out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
+	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
+	config = ade_xasprintf("%s/config.json", t->dir);
+	ade_fs_remove_tree(out, NULL);
+	if (mkdir(out, 0755) < 0) {
+		ade_error_set(&err, ADE_EIO, "cannot create '%s': %s", out, strerror(errno));
+		goto fail;
+	}
+	if (write_config(r, d, config, &v, &err))
+		goto fail;
+	if (r->p->source && ade_template_render(r->p->source, &v, &source, &err))
+		goto fail;
+	if (source && source[0] != '/') {
+		char *abs = ade_xasprintf("%s/%s", r->p->dir, source);
+		free(source);
+		source = abs;
+	}
+	argv = ade_xcalloc((size_t)d->argc + 1, sizeof(char *));
+	argv[0] = ade_xstrdup(d->exe);
+	for (int k = 1; k < d->argc; k++)
+		if (ade_template_render(d->argv[k], &v, &argv[k], &err))
+			goto fail;
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		ade_error_set(&err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));
+		goto fail;
+	}
+	envp = build_env(ex, r, i, out, config, source, &owned, &n_owned);
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	posix_spawn_file_actions_addchdir_np(&fa, r->p->dir);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&defs);
+	sigaddset(&defs, SIGCHLD);
+	sigaddset(&defs, SIGINT);
+	sigaddset(&defs, SIGTERM);
+	sigaddset(&defs, SIGHUP);
+	sigaddset(&defs, SIGPIPE);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defs);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	t->start_ns = ade_now_mono_ns();
+	spawn_errno = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (spawn_errno) {
+		dprintf(logfd, "ade: cannot start '%s': %s\n", argv[0], strerror(spawn_errno));
+		ade_error_set(&err, ADE_ESYS, "cannot start '%s': %s", argv[0], strerror(spawn_errno));
+		goto fail;
+	}
+	t->pid = pid;
+	t->deadline_ns = d->timeout_ms ? t->start_ns + d->timeout_ms * 1000000 : 0;
+	t->kill_ns = 0;
+	ex->n_running++;
+	set_state(ex, r, i, S_RUNNING, NULL);
+	if (ade_state_attempt_start(ex->state, r->row.run_id, d->name, t->attempt, pid,
+				    ade_proc_start_time(pid), log, &err))
+		ade_log_warn("%s", err.msg);
+	say(ex, "[%d/%d] %s %s %s started%s", r->n_done, r->p->n_stages, r->p->name, r->ds,
+	    d->name, t->attempt > 1 ? " (retry)" : "");
+	goto out;
+fail:
+	/* The attempt never ran: record it as a failed attempt with the reason. */
+	ade_state_attempt_start(ex->state, r->row.run_id, d->name, t->attempt, 0, 0,
+				log ? log : "", NULL);
+	if (logfd >= 0 && !spawn_errno)
+		dprintf(logfd, "ade: %s\n", err.msg);
+	ex->n_running++;
+	t->pid = 0;
+	t->reason = "spawn";
+	announce(ex, "%s %s %s: %s", r->p->name, r->ds, d->name, err.msg);
+	finish_attempt(ex, r, i, -1, NULL, spawn_errno ? spawn_errno : EIO);
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (argv) {
+		for (int k = 0; k < d->argc; k++)
+			free(argv[k]);
+		free(argv);
+	}
+	for (int k = 0; k < n_owned; k++)
+		free(owned[k]);
+	free(owned);
+	free(envp);
+	free(out);
+	free(log);
+	free(config);
+	free(source);
+}
+
+/* ---- finishing an attempt ---------------------------------------------- */
+
+static int64_t retry_delay_ns(struct ade_stage_def *d, int tries)
+{
+	int64_t ms = d->retry_delay_ms;
+
+	if (d->backoff_exponential) {
+		for (int k = 1; k < tries && ms < d->max_retry_delay_ms; k++)
+			ms *= 2;
+		if (ms > d->max_retry_delay_ms)
+			ms = d->max_retry_delay_ms;
+		/*
+		 * Equal jitter: half the delay is fixed, half random, so retries
+		 * of many dates failing together do not hit a source in step.
+		 */
+		uint32_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint32_t)ade_now_mono_ns();
+		ms = ms / 2 + (int64_t)((double)(ms - ms / 2) * (rnd / 4294967296.0));
+	} else if (ms > d->max_retry_delay_ms) {
+		ms = d->max_retry_delay_ms;
+	}
+	return ms * 1000000;
+}
+
+static int wants_retry(struct ade_stage_def *d, int code, int sig, const char *reason)
+{
+	if (code == ADE_EXIT_DATA)
+		return 0; /* the data failed a check: running again cannot help */
+	if (reason && !strcmp(reason, "interrupted"))
+		return 0;
+	if (d->retry_on_any)
+		return 1;
+	if (sig || (reason && (!strcmp(reason, "timeout") || !strcmp(reason, "spawn"))))
+		return 1;
+	for (int k = 0; k < d->n_retry_on; k++)
+		if (d->retry_on[k] == code)
+			return 1;
+	return 0;
+}
+
+static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int status,
+			   const struct rusage *ru, int spawn_errno)
+{
+	struct ade_stage_def *d = &r->p->stages[i];
+	struct stage_rt *t = &r->st[i];
+	struct ade_attempt_end e = {0};
+	struct ade_error err;
+	char *tmp = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
+	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
+	char *out = ade_xasprintf("%s/out", t->dir);
+	int code = -1, sig = 0, ok;
+	char what[96];
+
+	ex->n_running--;
+	e.wall_ms = (double)(ade_now_mono_ns() - t->start_ns) / 1e6;
+	if (ru) {
+		e.user_ms = ru->ru_utime.tv_sec * 1e3 + ru->ru_utime.tv_usec / 1e3;
+		e.sys_ms = ru->ru_stime.tv_sec * 1e3 + ru->ru_stime.tv_usec / 1e3;
+		e.maxrss_kb = ru->ru_maxrss;
+	}
+	if (spawn_errno) {
+		snprintf(what, sizeof(what), "could not start");
+	} else if (WIFEXITED(status)) {
+		code = WEXITSTATUS(status);
+		snprintf(what, sizeof(what), "exit %d", code);
+	} else if (WIFSIGNALED(status)) {
+		sig = WTERMSIG(status);
+		snprintf(what, sizeof(what), "killed by signal %d (%s)", sig, strsignal(sig));
+	}
+	if (t->reason && strcmp(t->reason, "spawn")) {
+		size_t n = strlen(what);
+		snprintf(what + n, sizeof(what) - n, ", %s", t->reason);
+	}
+	e.exit_code = code;
+	e.signal = sig;
+	e.reason = t->reason ? t->reason : sig ? "signal" : code ? "exit" : NULL;
+	/* Exiting 0 after a timeout's SIGTERM is still a timeout. */
+	ok = code == 0 && !t->reason;
+	if (t->pid > 0 && (t->reason || sig))
+		kill(-t->pid, SIGKILL); /* leftovers of the group die with the stage */
+	if (ok) {
+		if (rename(tmp, out) < 0) {
+			ok = 0;
+			e.reason = "publish";
+			announce(ex, "%s %s %s: cannot publish '%s': %s", r->p->name, r->ds, d->name,
+				 tmp, strerror(errno));
+		}
+	}
+	if (!ok)
+		ade_fs_remove_tree(tmp, NULL);
+	int retry = !ok && !ex->interrupted && t->tries <= d->retries &&
+		    wants_retry(d, code, sig, t->reason);
+	e.state = ok ? "success" : retry ? "up_for_retry" : "failed";
+	if (ade_state_attempt_end(ex->state, r->row.run_id, d->name, t->attempt, &e, &err))
+		ade_log_warn("%s", err.msg);
+	t->pid = 0;
+	t->deadline_ns = t->kill_ns = 0;
+	if (ok) {
+		set_state(ex, r, i, S_SUCCESS, NULL);
+		say(ex, "[%d/%d] %s %s %s success in %.2fs (peak %.1f MB)", r->n_done,
+		    r->p->n_stages, r->p->name, r->ds, d->name, e.wall_ms / 1000,
+		    e.maxrss_kb / 1024.0);
+	} else if (retry) {
+		int64_t delay = retry_delay_ns(d, t->tries);
+		t->retry_ns = ade_now_mono_ns() + delay;
+		set_state(ex, r, i, S_RETRY_WAIT, NULL);
+		announce(ex, "%s %s %s attempt %d failed (%s); retry %d of %d in %.1fs", r->p->name,
+			 r->ds, d->name, t->attempt, what, t->tries, d->retries, delay / 1e9);
+	} else {
+		char note[160];
+		snprintf(note, sizeof(note), "%s", what);
+		set_state(ex, r, i, S_FAILED, note);
+		announce(ex, "FAILED: %s %s %s (%s) after %d attempt%s; log: %s", r->p->name, r->ds,
+			 d->name, what, t->attempt, t->attempt == 1 ? "" : "s", log);
+		print_log_tail(ex, log, 10);
+	}
+	free(tmp);
+	free(log);
+	free(out);
+}
+
+/* ---- the plan ---------------------------------------------------------- */
+
+/* Decides queued stages whose needs allow it; returns 1 if any changed. */
+static int plan(struct ade_exec *ex, struct run_rt *r)
+{
+	struct ade_pipeline *p = r->p;
+	int changed = 0;
+
+	for (int k = 0; k < p->n_stages; k++) {
+		int i = p->order[k];
+		struct stage_rt *t = &r->st[i];
+		struct ade_stage_def *d = &p->stages[i];
+		int all_done = 1, any_failed = 0, any_skipped = 0;
+
+		if (t->state != S_QUEUED)
+			continue;
+		if (ex->interrupted)
+			continue;
+		for (int j = 0; j < d->n_needs; j++) {
+			enum sstate u = r->st[d->needs[j]].state;
+			if (!terminal(u))
+				all_done = 0;
+			if (u == S_FAILED || u == S_UPSTREAM_FAILED)
+				any_failed = 1;
+			if (u == S_SKIPPED)
+				any_skipped = 1;
+		}
+		enum sstate next = S_QUEUED;
+		switch (d->trigger) {
+		case ADE_TRIGGER_ALL_SUCCESS:
+			if (any_failed)
+				next = S_UPSTREAM_FAILED;
+			else if (all_done)
+				next = any_skipped ? S_SKIPPED : S_READY;
+			break;
+		case ADE_TRIGGER_ALL_DONE:
+			if (all_done)
+				next = S_READY;
+			break;
+		case ADE_TRIGGER_ONE_FAILED:
+			/* Airflow's one_failed fires as soon as one upstream fails. */
+			if (any_failed)
+				next = S_READY;
+			else if (all_done)
+				next = S_SKIPPED;
+			break;
+		case ADE_TRIGGER_NONE_FAILED:
+			if (any_failed && all_done)
+				next = S_UPSTREAM_FAILED;
+			else if (all_done)
+				next = S_READY;
+			break;
+		}
+		if (next == S_QUEUED)
+			continue;
+		changed = 1;
+		if (next == S_READY) {
+			t->state = S_READY;
+		} else {
+			set_state(ex, r, i, next, NULL);
+			say(ex, "[%d/%d] %s %s %s %s", r->n_done, p->n_stages, p->name, r->ds, d->name,
+			    sstate_name[next]);
+		}
+	}
+	return changed;
+}
+
+static void end_run(struct ade_exec *ex, struct run_rt *r)
+{
+	int ok = 1;
+
+	for (int i = 0; i < r->p->n_stages; i++)
+		if (r->st[i].state != S_SUCCESS && r->st[i].state != S_SKIPPED)
+			ok = 0;
+	if (ex->interrupted)
+		ok = 0;
+	ade_state_run_set_state(ex->state, r->row.run_id, ok ? "success" : "failed", 1, NULL);
+	r->finished = 1;
+	r->active = 0;
+	if (ok)
+		ex->sum.runs_ok++;
+	else
+		ex->sum.runs_failed++;
+	announce(ex, "%s %s run %d %s in %.2fs%s", r->p->name, r->ds, r->row.run_number,
+		 ok ? "success" : "failed", (ade_now_mono_ns() - r->start_ns) / 1e9,
+		 ex->interrupted ? " (interrupted)" : "");
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static struct run_rt *find_pid(struct ade_exec *ex, pid_t pid, int *stage)
+{
+	for (int k = 0; k < ex->n_runs; k++) {
+		struct run_rt *r = ex->runs[k];
+		if (!r->active)
+			continue;
+		for (int i = 0; i < r->p->n_stages; i++)
+			if (r->st[i].pid == pid && r->st[i].state == S_RUNNING) {
+				*stage = i;
+				return r;
+			}
+	}
+	return NULL;
+}
+
+static void reap(struct ade_exec *ex)
+{
+	for (;;) {
+		struct rusage ru;
+		int status = 0, i = 0;
+		pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			return;
+		struct run_rt *r = find_pid(ex, pid, &i);
+		if (r)
+			finish_attempt(ex, r, i, status, &ru, 0);
+	}
+}
+
+static void stop_stage(struct stage_rt *t, const char *reason, int64_t grace_ms, int64_t now)
+{
+	if (!t->reason)
+		t->reason = reason;
+	kill(-t->pid, SIGTERM);
+	t->kill_ns = now + grace_ms * 1000000;
+	t->deadline_ns = 0;
+}
+
+/* Fires due timers and returns ns until the next one (-1: none). */
+static int64_t timers(struct ade_exec *ex)
+{
+	int64_t now = ade_now_mono_ns(), next = -1;
+
+#define NEXT(t) (next = (next < 0 || (t) - now < next) ? ((t) - now) : next)
+	for (int k = 0; k < ex->n_runs; k++) {
+		struct run_rt *r = ex->runs[k];
+		if (!r->active)
+			continue;
+		for (int i = 0; i < r->p->n_stages; i++) {
+			struct stage_rt *t = &r->st[i];
+			if (t->state == S_RUNNING && t->pid > 0) {
+				if (t->deadline_ns && now >= t->deadline_ns)
+					stop_stage(t, "timeout", r->p->stages[i].timeout_grace_ms, now);
+				if (t->kill_ns && now >= t->kill_ns) {
+					kill(-t->pid, SIGKILL);
+					t->kill_ns = 0;
+				}
+				if (t->deadline_ns)
+					NEXT(t->deadline_ns);
+				if (t->kill_ns)
+					NEXT(t->kill_ns);
+			} else if (t->state == S_RETRY_WAIT) {
+				if (ex->interrupted) {
+					set_state(ex, r, i, S_FAILED, "interrupted");
+				} else if (now >= t->retry_ns) {
+					t->state = S_QUEUED;
+					next = 0;
+				} else {
+					NEXT(t->retry_ns);
+				}
+			}
+		}
+	}
+#undef NEXT
+	return next < 0 ? -1 : next;
+}
+
+static void interrupt_all(struct ade_exec *ex)
+{
+	int64_t now = ade_now_mono_ns();
+
+	ex->interrupted = 1;
+	announce(ex, "interrupted: stopping running stages");
+	for (int k = 0; k < ex->n_runs; k++) {
+		struct run_rt *r = ex->runs[k];
+		if (!r->active)
+			continue;
+		for (int i = 0; i < r->p->n_stages; i++) {
+			struct stage_rt *t = &r->st[i];
+			if (t->state == S_RUNNING && t->pid > 0) {
+				int64_t grace = r->p->stages[i].timeout_grace_ms;
+				t->reason = "interrupted";
+				stop_stage(t, "interrupted", grace < 5000 ? grace : 5000, now);
+			} else if (t->state == S_READY || t->state == S_QUEUED ||
+				   t->state == S_RETRY_WAIT) {
+				set_state(ex, r, i, S_FAILED, "interrupted");
+			}
+		}
+	}
+}
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+}
+
+int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_error *err)
+{
+	sigset_t set, old;
+	struct sigaction sa = {0};
+	int rc = 0, next_run = 0, n_active = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* A handler (not SIG_DFL) so a blocked SIGCHLD stays pending for sigtimedwait. */
+	sa.sa_handler = on_sigchld;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	ex->t0 = ade_now_mono_ns();
+
+	for (;;) {
+		/* Activate runs while there is room. */
+		while (!ex->interrupted && next_run < ex->n_runs && n_active < ex->o.max_active_runs) {
+			struct run_rt *r = ex->runs[next_run++];
+			if ((rc = activate(ex, r, err))) {
+				announce(ex, "%s %s: %s", r->p->name, r->ds, err->msg);
+				r->finished = 1;
+				ex->sum.runs_failed++;
+				if (rc == ADE_EDB)
+					goto out;
+				rc = 0;
+				continue;
+			}
+			n_active++;
+		}
+		/* Plan and start. */
+		int progress;
+		do {
+			progress = 0;
+			for (int k = 0; k < ex->n_runs; k++) {
+				struct run_rt *r = ex->runs[k];
+				if (!r->active)
+					continue;
+				progress |= plan(ex, r);
+				for (int j = 0; j < r->p->n_stages && ex->n_running < ex->o.jobs &&
+						!ex->interrupted;
+				     j++) {
+					int i = r->p->order[j];
+					if (r->st[i].state == S_READY) {
+						start_stage(ex, r, i);
+						progress = 1;
+					}
+				}
+			}
+		} while (progress && !ex->interrupted);
+		/* Runs whose stages are all decided are over. */
+		for (int k = 0; k < ex->n_runs; k++) {
+			struct run_rt *r = ex->runs[k];
+			if (r->active && r->n_done == r->p->n_stages) {
+				end_run(ex, r);
+				n_active--;
+			}
+		}
+		if (n_active == 0 && (next_run >= ex->n_runs || ex->interrupted))
+			break;
+		if (n_active == 0)
+			continue;
+
+		int64_t wait_ns = timers(ex);
+		if (wait_ns == 0)
+			continue;
+		struct timespec ts, *tsp = NULL;
+		if (wait_ns > 0) {
+			ts.tv_sec = wait_ns / 1000000000;
+			ts.tv_nsec = wait_ns % 1000000000;
+			tsp = &ts;
+		}
+		if (ex->n_running == 0 && wait_ns < 0) {
+			/* Nothing runs and nothing is due: the plan is stuck. */
+			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");
+			goto out;
+		}
+		siginfo_t info;
+		int sig = tsp ? sigtimedwait(&set, &info, tsp) : sigwaitinfo(&set, &info);
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			if (!ex->interrupted)
+				interrupt_all(ex);
+		}
+		reap(ex);
+		timers(ex);
+	}
+out:
+	clear_tty(ex);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	ex->sum.interrupted = ex->interrupted;
+	if (sum)
+		*sum = ex->sum;
+	return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * The executor: runs the stages of one or more (pipeline, ds) runs as
+ * child processes, as soon as their needs are met, up to `jobs` at once.
+ *
+ * Usage:
+ *   1. ade_exec_new() with options and an open state.db;
+ *   2. ade_exec_add() once per (pipeline, ds) to run, in the order to run
+ *      them; at most max_active_runs are active at a time;
+ *   3. ade_exec_run() runs everything and returns when every run ended or
+ *      the process was interrupted (SIGINT or SIGTERM);
+ *   4. ade_exec_free().
+ *
+ * Stages are started with posix_spawn (no shell), each in its own process
+ * group, stdin from /dev/null and stdout/stderr into the attempt's log.
+ * The loop sleeps in sigtimedwait() until a child exits, a signal arrives
+ * or the next timer (a timeout, a kill grace, a retry delay) is due, so a
+ * finished stage releases its dependents at once, without polling.
+ */
+#ifndef ADE_EXEC_H
+#define ADE_EXEC_H
+
+#include "pipeline.h"
+#include "state.h"
+
+struct ade_error;
+
+struct ade_exec_opts {
+	const char *home;     /* absolute */
+	int jobs;             /* stages at once, >= 1 */
+	int max_active_runs;  /* runs at once, >= 1 */
+	int progress;         /* 0 quiet, 1 a line per event, 2 overprinted tty line */
+};
+
+enum ade_add_mode {
+	ADE_ADD_RESUME_OR_NEW, /* resume an unfinished run of that date, else a new run */
+	ADE_ADD_NEW,           /* always a new run; an unfinished one is abandoned */
+};
+
+struct ade_exec;
+
+/* The executor borrows st and the pipelines added; both must outlive it. */
+struct ade_exec *ade_exec_new(struct ade_state *st, const struct ade_exec_opts *opts);
+void ade_exec_free(struct ade_exec *ex);
+
+/*
+ * Queues a run of p for ds.  only (may be NULL) selects stages to run:
+ * the rest are reused from the newest earlier run of that date where they
+ * succeeded, or skipped when nothing selected needs them.
+ * from_stage (may be NULL) selects that stage and everything downstream.
+ */
+int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
+		 enum ade_add_mode mode, const char *only, const char *from_stage,
+		 struct ade_error *err);
+
+struct ade_exec_summary {
+	int runs_ok;
+	int runs_failed;
+	int interrupted;
+};
+
+/* Runs every queued run to its end.  Returns 0, or an error from state.db. */
+int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_error *err);
+
+#endif

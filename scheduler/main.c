@@ -1,0 +1,203 @@
+/*
+ * ade: runs pipelines of stage executables per execution date.  This file
+ * holds the command table, global options and the exit-code contract.
+ */
+#include "cli.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct ade_cmd ade_commands[] = {
+	{"check", ade_cmd_check, "ade check PIPELINE...",
+	 "Load and check pipeline files without running anything: unknown keys, wrong\n"
+	 "types, cycles, needs that name no stage, unknown template names and missing\n"
+	 "executables are reported as FILE:LINE:COLUMN: reason.  Exit 0 when every file\n"
+	 "is valid, 3 otherwise."},
+	{"plan", ade_cmd_plan, "ade plan PIPELINE [--date D]",
+	 "Print the stages of PIPELINE in the order they would start for date D, with\n"
+	 "their resolved argv, working directory and contract environment.  Runs nothing."},
+	{"run", ade_cmd_run,
+	 "ade run PIPELINE [--date D] [--only S] [--from-stage S] [--force] [-j N]",
+	 "Run PIPELINE for date D (default: yesterday, UTC: the newest complete day).\n"
+	 "An unfinished run of that date left by a killed ade is resumed: stages that\n"
+	 "succeeded are not run again.  Otherwise a new run is created; the same date\n"
+	 "run twice gets run numbers 1 and 2.\n"
+	 "  --only S        run only stage S; stages it needs are reused from the newest\n"
+	 "                  earlier run of that date where they succeeded\n"
+	 "  --from-stage S  run S and everything downstream of it, reusing the rest\n"
+	 "  --force         start a new run even if an unfinished one exists\n"
+	 "  -j, --jobs N    run up to N stages at once (default 1)"},
+	{"backfill", ade_cmd_backfill,
+	 "ade backfill PIPELINE --from D1 --to D2 [--reprocess missing|failed|all]\n"
+	 "             [--max-active-runs N] [--reverse] [--dry-run] [-j N]",
+	 "Run PIPELINE for every date from D1 to D2 inclusive, oldest first (or newest\n"
+	 "first with --reverse), up to N dates at once and -j stages at once in all.\n"
+	 "  --reprocess missing  dates without a successful run (default); unfinished\n"
+	 "                       runs are resumed, so a killed backfill is continued by\n"
+	 "                       running the same command again\n"
+	 "  --reprocess failed   only dates whose newest run failed or is unfinished\n"
+	 "  --reprocess all      every date\n"
+	 "  --dry-run            print what would run and why, run nothing"},
+	{"runs", ade_cmd_runs, "ade runs [--pipeline P] [--state S] [--limit N] [--json]",
+	 "List runs, newest first: pipeline, date, run number, state, duration, run id."},
+	{"show", ade_cmd_show, "ade show RUN [--json]",
+	 "Show one run: every stage with its state, attempts, duration, CPU time and\n"
+	 "peak memory.  RUN is a run id, a unique prefix of one, or PIPELINE/DS[/N]."},
+	{"logs", ade_cmd_logs, "ade logs RUN STAGE [--attempt N]",
+	 "Print the log of a stage's attempt (default: the last attempt)."},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const char *exit_codes =
+	"Exit codes:\n"
+	"  0    success\n"
+	"  1    a run or a stage failed\n"
+	"  2    bad command line\n"
+	"  3    the pipeline file was refused (the message gives FILE:LINE:COLUMN)\n"
+	"  4    the home, state.db or the warehouse is unusable or held by another ade\n"
+	"  65   (stages) the data failed a check of severity fail; never retried\n"
+	"  75   (stages) temporary failure; retried\n"
+	"  130  interrupted by Ctrl-C or SIGTERM; running stages were stopped\n";
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ade [--home DIR] [-v|-q] COMMAND [ARGS]\n\nCommands:\n");
+	for (const struct ade_cmd *c = ade_commands; c->name; c++)
+		fprintf(f, "  %s\n", c->usage);
+	fprintf(f, "  ade help COMMAND\n  ade version\n\n"
+		   "Options:\n"
+		   "  --home DIR  where runs, state.db and the warehouse live (default $ADE_HOME,\n"
+		   "              else ./ade-home)\n"
+		   "  -v, -q      more or less output (also ADE_LOG=error|warn|info|debug)\n\n%s",
+		exit_codes);
+}
+
+int ade_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ade %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	for (const struct ade_cmd *c = ade_commands; c->name; c++)
+		if (!strcmp(c->name, cmd))
+			fprintf(stderr, "usage: %s\n", c->usage);
+	return ADE_EXIT_USAGE;
+}
+
+int ade_cli_parse_int(const char *s, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static const struct ade_cmd *find_cmd(const char *name)
+{
+	for (const struct ade_cmd *c = ade_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static char *exec_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return ade_fs_dirname(buf);
+}
+
+int main(int argc, char **argv)
+{
+	struct ade_cli cli = {0};
+	const char *home = getenv("ADE_HOME");
+	char *home_abs = NULL, *xdir = NULL;
+	int i = 1, rc;
+
+	ade_log_set_prog("ade");
+	ade_log_init_from_env();
+	signal(SIGPIPE, SIG_IGN);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+			home = argv[++i];
+		} else if (!strncmp(argv[i], "--home=", 7)) {
+			home = argv[i] + 7;
+		} else if (!strcmp(argv[i], "-v")) {
+			ade_log_set_level(ADE_LOG_DEBUG);
+		} else if (!strcmp(argv[i], "-q")) {
+			ade_log_set_level(ADE_LOG_ERROR);
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("ade %s\n", ADE_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "ade: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return ADE_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return ADE_EXIT_USAGE;
+	}
+	const char *name = argv[i];
+	if (!strcmp(name, "version")) {
+		printf("ade %s\n", ADE_VERSION);
+		return 0;
+	}
+	if (!strcmp(name, "help")) {
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return 0;
+		}
+		const struct ade_cmd *c = find_cmd(argv[i + 1]);
+		if (!c) {
+			fprintf(stderr, "ade help: no command '%s'\n", argv[i + 1]);
+			return ADE_EXIT_USAGE;
+		}
+		printf("usage: %s\n\n%s\n\n%s", c->usage, c->help, exit_codes);
+		return 0;
+	}
+	const struct ade_cmd *c = find_cmd(name);
+	if (!c) {
+		fprintf(stderr, "ade: '%s' is not a command; see 'ade --help'\n", name);
+		return ADE_EXIT_USAGE;
+	}
+	if (!home || !*home)
+		home = "ade-home";
+	home_abs = ade_fs_abspath(home);
+	xdir = exec_dir();
+	cli.home = home_abs ? home_abs : home;
+	cli.exec_dir = xdir;
+	const char *term = getenv("TERM");
+	cli.tty = isatty(1) && term && strcmp(term, "dumb");
+	/* Each command parses argv from its own name, like git's builtins. */
+	rc = c->fn(argc - i, argv + i, &cli);
+	free(home_abs);
+	free(xdir);
+	return rc;
+}
