@@ -1,0 +1,47 @@
+# Thin wrapper over CMake and CTest; see README.md.
+BUILD ?= build
+JOBS ?= 2
+ADE_HOME ?= ade-home
+DEMO_DATE ?= 2026-01-01
+
+.PHONY: all deps configure build demo test asan valgrind bench fuzz clean
+
+all: build
+
+deps:
+	@sh tools/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(CI),-DADE_WERROR=ON)
+
+configure: $(BUILD)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/bin/ade --home $(ADE_HOME) run pipelines/demo.yaml --date $(DEMO_DATE)
+	@echo
+	@echo "Look at the results:"
+	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) runs"
+	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) show demo/$(DEMO_DATE)"
+	@echo "  ls $(ADE_HOME)/runs/demo/$(DEMO_DATE)/"
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DADE_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+# The end-to-end tests with every ade invocation under valgrind.
+valgrind: build
+	ADE_VALGRIND=1 ctest --test-dir $(BUILD) --output-on-failure -L e2e -j $(JOBS)
+
+bench: build
+	sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD) build-asan
