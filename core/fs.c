@@ -15,16 +15,28 @@
 
 int ade_fs_mkdirs(const char *path, struct ade_error *err)
 {
-	char *p = ade_xstrdup(path);
+	char *p;
 	int rc = 0;
+	struct stat st;
 
+	if (!*path)
+		return ade_error_set(err, ADE_EINVAL, "cannot create a directory with an empty name");
+	/* Most calls create one directory under an existing one: try that first. */
+	if (mkdir(path, 0755) == 0)
+		return 0;
+	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	p = ade_xstrdup(path);
 	for (char *s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			/* EEXIST is fine only for a directory, not a file in the way. */
+			if (mkdir(p, 0755) < 0 &&
+			    (errno != EEXIST || stat(p, &st) < 0 || !S_ISDIR(st.st_mode))) {
 				rc = ade_error_set(err, ADE_EIO, "cannot create directory '%s': %s",
-						   p, strerror(errno));
+						   p, errno == EEXIST ? strerror(ENOTDIR)
+								      : strerror(errno));
 				break;
 			}
 			*s = c;

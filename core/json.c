@@ -14,6 +14,16 @@ int ade_json_parse(const char *name, const char *text, size_t len, cJSON **out,
 	const char *end = NULL;
 	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 
+	/* One value per file: anything after it but blanks is an error there. */
+	if (j && end) {
+		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' ||
+					    *end == '\r'))
+			end++;
+		if (end < text + len) {
+			cJSON_Delete(j);
+			j = NULL;
+		}
+	}
 	if (!j) {
 		int line = 1, col = 1;
 		const char *stop = end ? end : text;

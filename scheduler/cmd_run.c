@@ -231,6 +231,16 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 		return ade_cli_usage_error("run", "--only and --from-stage cannot be combined");
 	if ((rc = load(cli, argv[optind], &p)))
 		return rc;
+	/*
+	 * A stage name that is not in the pipeline is a bad command line:
+	 * refuse it before the home and state.db are created.
+	 */
+	const char *stage = only ? only : from;
+	if (stage && !ade_pipeline_stage(p, stage)) {
+		rc = ade_cli_usage_error("run", "pipeline '%s' has no stage '%s'", p->name, stage);
+		ade_pipeline_free(p);
+		return rc;
+	}
 	if ((rc = open_state(cli, &st))) {
 		ade_pipeline_free(p);
 		return rc;

@@ -59,6 +59,12 @@ struct stage_rt {
 	char *dir;           /* run_dir/<stage> */
 	char *reuse_dir;     /* a published output of an earlier run, when reused */
 	int selected;
+	/*
+	 * Files of the next attempt made ahead, while the stages it needs still
+	 * run, so that starting it after they end is little more than a spawn.
+	 */
+	int prepped;
+	int prep_logfd;
 };
 
 struct run_rt {
@@ -66,6 +72,9 @@ struct run_rt {
 	struct ade_run_row row;
 	char ds[11], ds_nodash[9], istart[21], iend[21];
 	struct stage_rt *st;
+	int *dep_off;        /* dependents of stage i: deps[dep_off[i] .. dep_off[i+1]) */
+	int *deps;
+	char *empty_config;  /* ADE_CONFIG of stages without `with:` */
 	int n_done;
 	int active;
 	int finished;
@@ -83,6 +92,28 @@ struct ade_exec {
 	int n_runs;
 	int n_running; /* stage processes alive */
 	int interrupted;
+	/*
+	 * state.db writes wait in this queue and are committed in one
+	 * transaction after the stages that became ready were started, so the
+	 * commit overlaps the new stages' exec instead of delaying them.
+	 */
+	struct db_op {
+		enum { OP_STAGE, OP_ATTEMPT_START, OP_ATTEMPT_END } kind;
+		struct run_rt *r;
+		int i;
+		int attempt;
+		const char *state;   /* static string */
+		char *note;          /* owned */
+		int pid;
+		struct ade_attempt_end end;
+	} *ops;
+	int n_ops, ops_cap;
+	/* Stages whose needs allow them to start, in the order they became ready. */
+	struct ready {
+		struct run_rt *r;
+		int i;
+	} *ready;
+	int n_ready, ready_head, ready_cap;
 	int64_t t0;
 	int tty_dirty;
 	struct ade_exec_summary sum;
@@ -114,12 +145,19 @@ void ade_exec_free(struct ade_exec *ex)
 			}
 		}
 		free(r->st);
+		free(r->dep_off);
+		free(r->deps);
+		free(r->empty_config);
 		free(r->only);
 		free(r->from_stage);
 		ade_run_row_release(&r->row);
 		free(r);
 	}
 	free(ex->runs);
+	free(ex->ready);
+	for (int k = 0; k < ex->n_ops; k++)
+		free(ex->ops[k].note);
+	free(ex->ops);
 	free(ex);
 }
 
@@ -145,6 +183,23 @@ int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
 	r->mode = mode;
 	r->only = only ? ade_xstrdup(only) : NULL;
 	r->from_stage = from_stage ? ade_xstrdup(from_stage) : NULL;
+	r->dep_off = ade_xcalloc((size_t)p->n_stages + 1, sizeof(int));
+	int n_edges = 0;
+	for (int i = 0; i < p->n_stages; i++)
+		for (int j = 0; j < p->stages[i].n_needs; j++) {
+			r->dep_off[p->stages[i].needs[j] + 1]++;
+			n_edges++;
+		}
+	for (int i = 0; i < p->n_stages; i++)
+		r->dep_off[i + 1] += r->dep_off[i];
+	r->deps = ade_xcalloc((size_t)n_edges + 1, sizeof(int));
+	int *fill = ade_xcalloc((size_t)p->n_stages, sizeof(int));
+	for (int i = 0; i < p->n_stages; i++)
+		for (int j = 0; j < p->stages[i].n_needs; j++) {
+			int u = p->stages[i].needs[j];
+			r->deps[r->dep_off[u] + fill[u]++] = i;
+		}
+	free(fill);
 	ex->runs = ade_xrealloc(ex->runs, sizeof(*ex->runs) * (size_t)(ex->n_runs + 1));
 	ex->runs[ex->n_runs++] = r;
 	return 0;
@@ -236,18 +291,85 @@ static void print_log_tail(struct ade_exec *ex, const char *path, int lines)
 
 /* ---- state changes ----------------------------------------------------- */
 
+static struct db_op *push_op(struct ade_exec *ex, int kind, struct run_rt *r, int i)
+{
+	if (ex->n_ops == ex->ops_cap) {
+		ex->ops_cap = ex->ops_cap ? 2 * ex->ops_cap : 64;
+		ex->ops = ade_xrealloc(ex->ops, sizeof(*ex->ops) * (size_t)ex->ops_cap);
+	}
+	struct db_op *op = &ex->ops[ex->n_ops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->r = r;
+	op->i = i;
+	return op;
+}
+
+/* Writes the queued state changes in one transaction. */
+static void db_commit(struct ade_exec *ex)
+{
+	struct ade_error err;
+
+	if (!ex->n_ops)
+		return;
+	if (ade_state_begin(ex->state, &err))
+		ade_log_warn("%s", err.msg);
+	for (int k = 0; k < ex->n_ops; k++) {
+		struct db_op *op = &ex->ops[k];
+		const char *run_id = op->r->row.run_id;
+		const char *stage = op->r->p->stages[op->i].name;
+		int rc = 0;
+		switch (op->kind) {
+		case OP_STAGE:
+			rc = ade_state_stage_set(ex->state, run_id, stage, op->state, op->attempt,
+						 op->note, &err);
+			break;
+		case OP_ATTEMPT_START: {
+			char *log = ade_xasprintf("%s/attempt-%d.log", op->r->st[op->i].dir,
+						  op->attempt);
+			rc = ade_state_attempt_start(ex->state, run_id, stage, op->attempt, op->pid,
+						     op->pid ? ade_proc_start_time(op->pid) : 0, log,
+						     &err);
+			free(log);
+			break;
+		}
+		case OP_ATTEMPT_END:
+			rc = ade_state_attempt_end(ex->state, run_id, stage, op->attempt, &op->end,
+						   &err);
+			break;
+		}
+		if (rc)
+			ade_log_warn("%s", err.msg);
+		free(op->note);
+	}
+	ex->n_ops = 0;
+	if (ade_state_commit(ex->state, &err))
+		ade_log_warn("%s", err.msg);
+}
+
+static void discard_prep(struct run_rt *r, int i);
+static void evaluate(struct ade_exec *ex, struct run_rt *r, int i);
+
 static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate s,
 		      const char *note)
 {
 	struct stage_rt *t = &r->st[i];
-	struct ade_error err;
+	int now_terminal = !terminal(t->state) && terminal(s);
 
-	if (!terminal(t->state) && terminal(s))
+	if (now_terminal)
 		r->n_done++;
 	t->state = s;
-	if (ade_state_stage_set(ex->state, r->row.run_id, r->p->stages[i].name, sstate_name[s],
-				t->attempt, note, &err))
-		ade_log_warn("%s", err.msg);
+	if (now_terminal && t->prepped)
+		discard_prep(r, i);
+	struct db_op *op = push_op(ex, OP_STAGE, r, i);
+	op->state = sstate_name[s];
+	op->attempt = t->attempt;
+	op->note = note ? ade_xstrdup(note) : NULL;
+	/* A decided stage may decide its dependents (ready, skipped, upstream_failed). */
+	if (now_terminal && r->active)
+		for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++)
+			if (r->st[r->deps[k]].state == S_QUEUED)
+				evaluate(ex, r, r->deps[k]);
 }
 
 /* ---- activation: create or resume a run -------------------------------- */
@@ -356,6 +478,10 @@ static void recover_running(struct ade_exec *ex, struct run_rt *r, int i)
 	struct ade_attempt_end e = {.state = "failed", .exit_code = -1,
 				    .reason = "scheduler lost"};
 	ade_state_attempt_end(ex->state, r->row.run_id, name, a.attempt, &e, NULL);
+	/* The lost attempt's private output is never published: remove it. */
+	char *tmp = ade_xasprintf("%s/attempt-%d.tmp", r->st[i].dir, a.attempt);
+	ade_fs_remove_tree(tmp, NULL);
+	free(tmp);
 	if (a.attempt > r->st[i].attempt)
 		r->st[i].attempt = a.attempt;
 	ade_attempt_row_release(&a);
@@ -436,10 +562,16 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 		free(prev);
 		free(out);
 	}
+	r->empty_config = ade_xasprintf("%s/empty-config.json", r->row.dir);
+	if ((rc = ade_fs_write_atomic(r->empty_config, "{}\n", 3, err)))
+		return rc;
 	r->active = 1;
 	r->start_ns = ade_now_mono_ns();
 	announce(ex, "%s %s run %d%s: %s", p->name, r->ds, r->row.run_number,
 		 resumed ? " (resumed)" : "", r->row.dir);
+	for (int k = 0; k < p->n_stages; k++)
+		if (r->st[p->order[k]].state == S_QUEUED)
+			evaluate(ex, r, p->order[k]);
 	return 0;
 }
 
@@ -475,7 +607,30 @@ static int write_config(struct run_rt *r, struct ade_stage_def *d, const char *p
 	return rc;
 }
 
-/* Builds the child's environment: ours without ADE_*, then the contract. */
+/*
+ * Names of the stage contract that build_env sets; inherited values of
+ * them (from an ade that runs ade, say) are dropped so a stage never sees
+ * a stale one.  Other ADE_ variables (ADE_LOG, a user's own, the test
+ * hooks ADE_TEST_*) pass through like any other variable: dropping every
+ * ADE_* left no way to hand one to a stage, as `env:` refuses ADE_ names.
+ */
+static int contract_var(const char *e)
+{
+	static const char *names[] = {
+		"ADE_PIPELINE=", "ADE_STAGE=", "ADE_DS=", "ADE_INTERVAL_START=",
+		"ADE_INTERVAL_END=", "ADE_RUN_ID=", "ADE_ATTEMPT=", "ADE_BATCH=", "ADE_HOME=",
+		"ADE_WAREHOUSE=", "ADE_OUT=", "ADE_CONFIG=", "ADE_RUN_DIR=",
+		"ADE_PIPELINE_FILE=", "ADE_SOURCE=", "ADE_IN_"};
+
+	if (strncmp(e, "ADE_", 4))
+		return 0;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (!strncmp(e, names[k], strlen(names[k])))
+			return 1;
+	return 0;
+}
+
+/* Builds the child's environment: ours without the contract's names, then the contract. */
 static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char *out,
 			const char *config, const char *source, char ***owned, int *n_owned)
 {
@@ -492,7 +647,7 @@ static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char
 	own = ade_xcalloc(32 + (size_t)d->n_needs, sizeof(char *));
 	size_t m = 0;
 	for (char **e = environ; *e; e++)
-		if (strncmp(*e, "ADE_", 4) || !strncmp(*e, "ADE_LOG=", 8))
+		if (!contract_var(*e))
 			envp[m++] = *e;
 	for (int j = 0; j < d->n_env; j++)
 		envp[m++] = d->env[j];
@@ -539,6 +694,92 @@ static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char
 static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int status,
 			   const struct rusage *ru, int spawn_errno);
 
+static char *config_path(struct run_rt *r, int i)
+{
+	if (!r->p->stages[i].with->child)
+		return ade_xstrdup(r->empty_config);
+	return ade_xasprintf("%s/config.json", r->st[i].dir);
+}
+
+/*
+ * Makes the files of stage i's next attempt: its directory, the empty
+ * private output directory, the config and the open log.
+ */
+static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ade_error *err)
+{
+	struct stage_rt *t = &r->st[i];
+	struct ade_stage_def *d = &r->p->stages[i];
+	struct ade_template_vars v = {
+		.ds = r->ds, .ds_nodash = r->ds_nodash, .interval_start = r->istart,
+		.interval_end = r->iend, .run_id = r->row.run_id, .batch = NULL,
+		.home = ex->o.home, .params = r->p->params,
+	};
+	int attempt = t->attempt + 1, rc = 0;
+	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, attempt);
+	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, attempt);
+	char *config = config_path(r, i);
+
+	if ((rc = ade_fs_mkdirs(t->dir, err)))
+		goto out;
+	if (mkdir(out, 0755) < 0) {
+		ade_fs_remove_tree(out, NULL);
+		if (mkdir(out, 0755) < 0) {
+			rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", out, strerror(errno));
+			goto out;
+		}
+	}
+	if (d->with->child && (rc = write_config(r, d, config, &v, err)))
+		goto out;
+	t->prep_logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (t->prep_logfd < 0) {
+		rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));
+		goto out;
+	}
+	t->prepped = 1;
+out:
+	free(out);
+	free(log);
+	free(config);
+	return rc;
+}
+
+/* Undoes prepare_files() for a stage that will not run after all. */
+static void discard_prep(struct run_rt *r, int i)
+{
+	struct stage_rt *t = &r->st[i];
+	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
+	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
+
+	close(t->prep_logfd);
+	t->prepped = 0;
+	t->prep_logfd = -1;
+	unlink(log);
+	ade_fs_remove_tree(out, NULL);
+	free(out);
+	free(log);
+}
+
+/*
+ * Prepares the files of the dependents of stage i that will start when
+ * the stages now running succeed; runs while those stages run, off the
+ * path from one stage's end to the next one's start.
+ */
+static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++) {
+		int dpt = r->deps[k];
+		struct ade_stage_def *d = &r->p->stages[dpt];
+		int eligible = r->st[dpt].state == S_QUEUED && !r->st[dpt].prepped &&
+			       d->trigger == ADE_TRIGGER_ALL_SUCCESS;
+		for (int j = 0; eligible && j < d->n_needs; j++) {
+			enum sstate u = r->st[d->needs[j]].state;
+			eligible = u == S_SUCCESS || u == S_RUNNING;
+		}
+		if (eligible && prepare_files(ex, r, dpt, NULL))
+			r->st[dpt].prepped = 0;
+	}
+}
+
 static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
@@ -558,21 +799,20 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	sigset_t none, defs;
 	pid_t pid = -1;
 
+	if (!t->prepped && prepare_files(ex, r, i, &err)) {
+		t->attempt++;
+		t->tries++;
+		goto fail;
+	}
+	t->prepped = 0;
+	logfd = t->prep_logfd;
+	t->prep_logfd = -1;
 	t->attempt++;
 	t->tries++;
 	t->reason = NULL;
-	if (ade_fs_mkdirs(t->dir, &err))
-		goto fail;
 	out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
 	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
-	config = ade_xasprintf("%s/config.json", t->dir);
-	ade_fs_remove_tree(out, NULL);
-	if (mkdir(out, 0755) < 0) {
-		ade_error_set(&err, ADE_EIO, "cannot create '%s': %s", out, strerror(errno));
-		goto fail;
-	}
-	if (write_config(r, d, config, &v, &err))
-		goto fail;
+	config = config_path(r, i);
 	if (r->p->source && ade_template_render(r->p->source, &v, &source, &err))
 		goto fail;
 	if (source && source[0] != '/') {
@@ -585,11 +825,6 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	for (int k = 1; k < d->argc; k++)
 		if (ade_template_render(d->argv[k], &v, &argv[k], &err))
 			goto fail;
-	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (logfd < 0) {
-		ade_error_set(&err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));
-		goto fail;
-	}
 	envp = build_env(ex, r, i, out, config, source, &owned, &n_owned);
 
 	posix_spawn_file_actions_init(&fa);
@@ -623,17 +858,17 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	t->deadline_ns = d->timeout_ms ? t->start_ns + d->timeout_ms * 1000000 : 0;
 	t->kill_ns = 0;
 	ex->n_running++;
+	struct db_op *op = push_op(ex, OP_ATTEMPT_START, r, i);
+	op->attempt = t->attempt;
+	op->pid = pid;
 	set_state(ex, r, i, S_RUNNING, NULL);
-	if (ade_state_attempt_start(ex->state, r->row.run_id, d->name, t->attempt, pid,
-				    ade_proc_start_time(pid), log, &err))
-		ade_log_warn("%s", err.msg);
 	say(ex, "[%d/%d] %s %s %s started%s", r->n_done, r->p->n_stages, r->p->name, r->ds,
 	    d->name, t->attempt > 1 ? " (retry)" : "");
+	prepare_dependents(ex, r, i);
 	goto out;
 fail:
 	/* The attempt never ran: record it as a failed attempt with the reason. */
-	ade_state_attempt_start(ex->state, r->row.run_id, d->name, t->attempt, 0, 0,
-				log ? log : "", NULL);
+	push_op(ex, OP_ATTEMPT_START, r, i)->attempt = t->attempt;
 	if (logfd >= 0 && !spawn_errno)
 		dprintf(logfd, "ade: %s\n", err.msg);
 	ex->n_running++;
@@ -706,7 +941,6 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	struct ade_stage_def *d = &r->p->stages[i];
 	struct stage_rt *t = &r->st[i];
 	struct ade_attempt_end e = {0};
-	struct ade_error err;
 	char *tmp = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
 	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
 	char *out = ade_xasprintf("%s/out", t->dir);
@@ -753,8 +987,9 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	int retry = !ok && !ex->interrupted && t->tries <= d->retries &&
 		    wants_retry(d, code, sig, t->reason);
 	e.state = ok ? "success" : retry ? "up_for_retry" : "failed";
-	if (ade_state_attempt_end(ex->state, r->row.run_id, d->name, t->attempt, &e, &err))
-		ade_log_warn("%s", err.msg);
+	struct db_op *op = push_op(ex, OP_ATTEMPT_END, r, i);
+	op->attempt = t->attempt;
+	op->end = e;
 	t->pid = 0;
 	t->deadline_ns = t->kill_ns = 0;
 	if (ok) {
@@ -783,69 +1018,78 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 
 /* ---- the plan ---------------------------------------------------------- */
 
-/* Decides queued stages whose needs allow it; returns 1 if any changed. */
-static int plan(struct ade_exec *ex, struct run_rt *r)
+static void push_ready(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	if (ex->ready_head == ex->n_ready)
+		ex->ready_head = ex->n_ready = 0;
+	if (ex->n_ready == ex->ready_cap) {
+		ex->ready_cap = ex->ready_cap ? 2 * ex->ready_cap : 64;
+		ex->ready = ade_xrealloc(ex->ready, sizeof(*ex->ready) * (size_t)ex->ready_cap);
+	}
+	ex->ready[ex->n_ready].r = r;
+	ex->ready[ex->n_ready].i = i;
+	ex->n_ready++;
+}
+
+/*
+ * Decides a queued stage from the states of its needs, by its trigger
+ * rule.  Called when the run starts and whenever one of its needs ends, so
+ * the work per finished stage is proportional to its dependents.
+ */
+static void evaluate(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct ade_pipeline *p = r->p;
-	int changed = 0;
+	struct stage_rt *t = &r->st[i];
+	struct ade_stage_def *d = &p->stages[i];
+	int all_done = 1, any_failed = 0, any_skipped = 0;
 
-	for (int k = 0; k < p->n_stages; k++) {
-		int i = p->order[k];
-		struct stage_rt *t = &r->st[i];
-		struct ade_stage_def *d = &p->stages[i];
-		int all_done = 1, any_failed = 0, any_skipped = 0;
-
-		if (t->state != S_QUEUED)
-			continue;
-		if (ex->interrupted)
-			continue;
-		for (int j = 0; j < d->n_needs; j++) {
-			enum sstate u = r->st[d->needs[j]].state;
-			if (!terminal(u))
-				all_done = 0;
-			if (u == S_FAILED || u == S_UPSTREAM_FAILED)
-				any_failed = 1;
-			if (u == S_SKIPPED)
-				any_skipped = 1;
-		}
-		enum sstate next = S_QUEUED;
-		switch (d->trigger) {
-		case ADE_TRIGGER_ALL_SUCCESS:
-			if (any_failed)
-				next = S_UPSTREAM_FAILED;
-			else if (all_done)
-				next = any_skipped ? S_SKIPPED : S_READY;
-			break;
-		case ADE_TRIGGER_ALL_DONE:
-			if (all_done)
-				next = S_READY;
-			break;
-		case ADE_TRIGGER_ONE_FAILED:
-			/* Airflow's one_failed fires as soon as one upstream fails. */
-			if (any_failed)
-				next = S_READY;
-			else if (all_done)
-				next = S_SKIPPED;
-			break;
-		case ADE_TRIGGER_NONE_FAILED:
-			if (any_failed && all_done)
-				next = S_UPSTREAM_FAILED;
-			else if (all_done)
-				next = S_READY;
-			break;
-		}
-		if (next == S_QUEUED)
-			continue;
-		changed = 1;
-		if (next == S_READY) {
-			t->state = S_READY;
-		} else {
-			set_state(ex, r, i, next, NULL);
-			say(ex, "[%d/%d] %s %s %s %s", r->n_done, p->n_stages, p->name, r->ds, d->name,
-			    sstate_name[next]);
-		}
+	if (t->state != S_QUEUED || ex->interrupted)
+		return;
+	for (int j = 0; j < d->n_needs; j++) {
+		enum sstate u = r->st[d->needs[j]].state;
+		if (!terminal(u))
+			all_done = 0;
+		if (u == S_FAILED || u == S_UPSTREAM_FAILED)
+			any_failed = 1;
+		if (u == S_SKIPPED)
+			any_skipped = 1;
 	}
-	return changed;
+	enum sstate next = S_QUEUED;
+	switch (d->trigger) {
+	case ADE_TRIGGER_ALL_SUCCESS:
+		if (any_failed)
+			next = S_UPSTREAM_FAILED;
+		else if (all_done)
+			next = any_skipped ? S_SKIPPED : S_READY;
+		break;
+	case ADE_TRIGGER_ALL_DONE:
+		if (all_done)
+			next = S_READY;
+		break;
+	case ADE_TRIGGER_ONE_FAILED:
+		/* Airflow's one_failed fires as soon as one upstream fails. */
+		if (any_failed)
+			next = S_READY;
+		else if (all_done)
+			next = S_SKIPPED;
+		break;
+	case ADE_TRIGGER_NONE_FAILED:
+		if (any_failed && all_done)
+			next = S_UPSTREAM_FAILED;
+		else if (all_done)
+			next = S_READY;
+		break;
+	}
+	if (next == S_QUEUED)
+		return;
+	if (next == S_READY) {
+		t->state = S_READY;
+		push_ready(ex, r, i);
+		return;
+	}
+	say(ex, "[%d/%d] %s %s %s %s", r->n_done + 1, p->n_stages, p->name, r->ds, d->name,
+	    sstate_name[next]);
+	set_state(ex, r, i, next, NULL);
 }
 
 static void end_run(struct ade_exec *ex, struct run_rt *r)
@@ -857,6 +1101,7 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 			ok = 0;
 	if (ex->interrupted)
 		ok = 0;
+	db_commit(ex); /* the stages' states first, then the run's */
 	ade_state_run_set_state(ex->state, r->row.run_id, ok ? "success" : "failed", 1, NULL);
 	r->finished = 1;
 	r->active = 0;
@@ -939,6 +1184,7 @@ static int64_t timers(struct ade_exec *ex)
 					set_state(ex, r, i, S_FAILED, "interrupted");
 				} else if (now >= t->retry_ns) {
 					t->state = S_QUEUED;
+					evaluate(ex, r, i);
 					next = 0;
 				} else {
 					NEXT(t->retry_ns);
@@ -997,7 +1243,9 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	ex->t0 = ade_now_mono_ns();
 
 	for (;;) {
-		/* Activate runs while there is room. */
+		/* Activate runs while there is room (run creation has its own transaction). */
+		if (next_run < ex->n_runs && n_active < ex->o.max_active_runs)
+			db_commit(ex);
 		while (!ex->interrupted && next_run < ex->n_runs && n_active < ex->o.max_active_runs) {
 			struct run_rt *r = ex->runs[next_run++];
 			if ((rc = activate(ex, r, err))) {
@@ -1011,26 +1259,13 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			}
 			n_active++;
 		}
-		/* Plan and start. */
-		int progress;
-		do {
-			progress = 0;
-			for (int k = 0; k < ex->n_runs; k++) {
-				struct run_rt *r = ex->runs[k];
-				if (!r->active)
-					continue;
-				progress |= plan(ex, r);
-				for (int j = 0; j < r->p->n_stages && ex->n_running < ex->o.jobs &&
-						!ex->interrupted;
-				     j++) {
-					int i = r->p->order[j];
-					if (r->st[i].state == S_READY) {
-						start_stage(ex, r, i);
-						progress = 1;
-					}
-				}
-			}
-		} while (progress && !ex->interrupted);
+		/* Start ready stages, oldest first, while there are free slots. */
+		while (!ex->interrupted && ex->n_running < ex->o.jobs &&
+		       ex->ready_head < ex->n_ready) {
+			struct ready q = ex->ready[ex->ready_head++];
+			if (q.r->active && q.r->st[q.i].state == S_READY)
+				start_stage(ex, q.r, q.i);
+		}
 		/* Runs whose stages are all decided are over. */
 		for (int k = 0; k < ex->n_runs; k++) {
 			struct run_rt *r = ex->runs[k];
@@ -1039,6 +1274,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 				n_active--;
 			}
 		}
+		db_commit(ex);
 		if (n_active == 0 && (next_run >= ex->n_runs || ex->interrupted))
 			break;
 		if (n_active == 0)
@@ -1068,6 +1304,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		timers(ex);
 	}
 out:
+	db_commit(ex);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ex->sum.interrupted = ex->interrupted;

@@ -26,6 +26,8 @@
 
 struct loader {
 	const char *path;
+	const char *text;   /* the file's bytes, for positions inside scalars */
+	size_t len;
 	yaml_document_t doc;
 	struct ade_error *err;
 	struct ade_pipeline *p;
@@ -167,6 +169,44 @@ static int each_pair(struct loader *L, yaml_node_t *map, const char *what, pair_
 	return 0;
 }
 
+/*
+ * Anchors let one node appear many times, even inside itself (&a [*a]),
+ * and to_json and check_templates recurse over the tree: refuse a value
+ * that contains itself, nesting deeper than the stack allows, and aliases
+ * that expand without bound ("billion laughs") before anything walks it.
+ */
+#define MAX_DEPTH 1000
+#define MAX_EXPANDED_NODES 10000000
+
+static int check_shape(struct loader *L, yaml_node_t *n, char *on_path, size_t *visits,
+		       int depth)
+{
+	size_t id = (size_t)(n - L->doc.nodes.start);
+	int rc = 0;
+
+	if (on_path[id])
+		return fail_at(L, n, "this value contains itself through an alias");
+	if (depth > MAX_DEPTH)
+		return fail_at(L, n, "values nested deeper than %d levels", MAX_DEPTH);
+	if (++*visits > MAX_EXPANDED_NODES)
+		return fail_at(L, n, "aliases expand to more than %d values", MAX_EXPANDED_NODES);
+	on_path[id] = 1;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     !rc && it < n->data.sequence.items.top; it++)
+			rc = check_shape(L, node(L, *it), on_path, visits, depth + 1);
+	} else if (n->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+		     !rc && pr < n->data.mapping.pairs.top; pr++) {
+			rc = check_shape(L, node(L, pr->key), on_path, visits, depth + 1);
+			if (!rc)
+				rc = check_shape(L, node(L, pr->value), on_path, visits, depth + 1);
+		}
+	}
+	on_path[id] = 0;
+	return rc;
+}
+
 /* Converts a YAML subtree into cJSON, typing plain scalars as YAML 1.2 core. */
 static cJSON *to_json(struct loader *L, yaml_node_t *n)
 {
@@ -213,22 +253,72 @@ static cJSON *to_json(struct loader *L, yaml_node_t *n)
 	}
 }
 
+/*
+ * The file position (0-based) of byte off of scalar n's value.  A value
+ * differs from its source when it is a block scalar, folds lines or has
+ * escapes, so the k-th "{{" of the value is found as the k-th "{{" of the
+ * scalar's source, and the position counted from there.  libyaml counts
+ * marks in characters, not bytes.
+ */
+static void value_pos(struct loader *L, const yaml_node_t *n, size_t off, size_t *line,
+		      size_t *col)
+{
+	const char *v = scalar(n), *t = L->text, *end = L->text + L->len;
+	size_t k = 0, open = 0, chars = 0;
+
+	*line = n->start_mark.line;
+	*col = n->start_mark.column + off + !is_plain(n); /* right for one-line scalars */
+	for (const char *q = v; (q = strstr(q, "{{")) && (size_t)(q - v) <= off; q += 2) {
+		k++;
+		open = (size_t)(q - v);
+	}
+	if (!k)
+		return;
+	if (L->len >= 3 && !memcmp(t, "\xef\xbb\xbf", 3))
+		t += 3; /* libyaml does not count a BOM */
+	/* To the scalar's first character. */
+	for (; t < end && chars < n->start_mark.index; t++)
+		if (((unsigned char)*t & 0xc0) != 0x80)
+			chars++;
+	size_t l = n->start_mark.line, c = n->start_mark.column;
+	for (; t + 1 < end && chars < n->end_mark.index; t++) {
+		if (((unsigned char)*t & 0xc0) == 0x80)
+			continue; /* a continuation byte: the same character */
+		if (t[0] == '{' && t[1] == '{') {
+			if (--k == 0) {
+				/* "{{" and blanks: as many characters as bytes in the value. */
+				*line = l;
+				*col = c + (off - open);
+				return;
+			}
+			t++; /* the first brace; the second is counted below */
+			chars++;
+			c++;
+		}
+		chars++;
+		if (*t == '\n') {
+			l++;
+			c = 0;
+		} else if (*t != '\r') {
+			c++;
+		}
+	}
+}
+
 /* Refuses unknown {{ names }} in every string scalar under n. */
 static int check_templates(struct loader *L, yaml_node_t *n)
 {
 	if (n->type == YAML_SCALAR_NODE) {
-		size_t off = 0;
+		size_t off = 0, line, col;
 		char *bad = NULL;
 		if (ade_template_check(scalar(n), L->p->params, &off, &bad)) {
-			int quoted = !is_plain(n);
+			value_pos(L, n, off, &line, &col);
 			int rc = ade_error_set(L->err, ADE_EPARSE, "%s:%zu:%zu: unknown template name '%s'",
-					       L->path, n->start_mark.line + 1,
-					       n->start_mark.column + 1 + off + quoted, bad);
+					       L->path, line + 1, col + 1, bad);
 			if (!strcmp(bad, "{{ without }}"))
 				ade_error_set(L->err, ADE_EPARSE,
 					      "%s:%zu:%zu: unterminated template: '{{' without '}}'",
-					      L->path, n->start_mark.line + 1,
-					      n->start_mark.column + 1 + off + quoted);
+					      L->path, line + 1, col + 1);
 			free(bad);
 			return rc ? rc : ADE_EPARSE;
 		}
@@ -389,7 +479,13 @@ static int split_run(struct loader *L, yaml_node_t *v, struct ade_stage_def *s)
 		int any = 0;
 		ade_strbuf_reset(&word);
 		while (*p && *p != ' ' && *p != '\t') {
-			if (*p == '"' || *p == '\'') {
+			const char *close;
+			if (p[0] == '{' && p[1] == '{' && (close = strstr(p + 2, "}}"))) {
+				/* "{{ ds }}" is one template, blanks and all. */
+				ade_strbuf_add(&word, p, (size_t)(close + 2 - p));
+				p = close + 2;
+				any = 1;
+			} else if (*p == '"' || *p == '\'') {
 				char q = *p++;
 				while (*p && *p != q)
 					ade_strbuf_addc(&word, *p++);
@@ -817,14 +913,35 @@ int ade_pipeline_load(const char *path, const char *exec_dir, struct ade_pipelin
 	int rc;
 
 	*out = NULL;
-	if ((rc = ade_fs_read_all(path, PIPELINE_MAX_BYTES, &text, &len, err)))
-		return rc == ADE_ENOTFOUND ? ade_error_set(err, ADE_EINVAL, "%s", err->msg) : rc;
+	if ((rc = ade_fs_read_all(path, PIPELINE_MAX_BYTES, &text, &len, err))) {
+		/*
+		 * A file that cannot be read is a bad command line (exit 2), not a
+		 * malformed pipeline.  Only the code changes: re-formatting err->msg
+		 * into itself (as this did) is overlapping vsnprintf and printed an
+		 * empty message.
+		 */
+		if (rc == ADE_ENOTFOUND && err)
+			err->code = ADE_EINVAL;
+		return rc == ADE_ENOTFOUND ? ADE_EINVAL : rc;
+	}
+	L.text = text;
+	L.len = len;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &L.doc)) {
-		rc = ade_error_set(err, ADE_EPARSE, "%s:%zu:%zu: invalid YAML: %s", path,
-				   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-				   parser.problem ? parser.problem : "syntax error");
+		/* libyaml's context says where the broken construct began. */
+		if (parser.context && (parser.context_mark.line != parser.problem_mark.line ||
+				       parser.context_mark.column != parser.problem_mark.column))
+			rc = ade_error_set(err, ADE_EPARSE,
+					   "%s:%zu:%zu: invalid YAML: %s (%s started at %zu:%zu)", path,
+					   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+					   parser.problem ? parser.problem : "syntax error",
+					   parser.context, parser.context_mark.line + 1,
+					   parser.context_mark.column + 1);
+		else
+			rc = ade_error_set(err, ADE_EPARSE, "%s:%zu:%zu: invalid YAML: %s", path,
+					   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+					   parser.problem ? parser.problem : "syntax error");
 		yaml_parser_delete(&parser);
 		free(text);
 		return rc;
@@ -852,6 +969,14 @@ int ade_pipeline_load(const char *path, const char *exec_dir, struct ade_pipelin
 	if (!root) {
 		rc = ade_error_set(err, ADE_EPARSE, "%s:1:1: the pipeline file is empty", path);
 		goto out;
+	}
+	{
+		size_t visits = 0;
+		char *on_path = ade_xcalloc((size_t)(L.doc.nodes.top - L.doc.nodes.start), 1);
+		rc = check_shape(&L, root, on_path, &visits, 0);
+		free(on_path);
+		if (rc)
+			goto out;
 	}
 	/* params first: templates elsewhere may name them. */
 	if (root->type == YAML_MAPPING_NODE) {

@@ -114,11 +114,55 @@ fail:
 
 void ade_state_close(struct ade_state *st)
 {
+	for (size_t i = 0; i < sizeof(st->cache) / sizeof(st->cache[0]); i++) {
+		sqlite3_finalize(st->cache[i]);
+		st->cache[i] = NULL;
+	}
 	if (st->db)
 		sqlite3_close(st->db);
 	st->db = NULL;
 	free(st->path);
 	st->path = NULL;
+}
+
+int ade_state_begin(struct ade_state *st, struct ade_error *err)
+{
+	return ade_state_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int ade_state_commit(struct ade_state *st, struct ade_error *err)
+{
+	int rc = ade_state_exec(st, "COMMIT", err);
+
+	if (rc)
+		ade_state_exec(st, "ROLLBACK", NULL);
+	return rc;
+}
+
+enum { STMT_STAGE_SET, STMT_ATTEMPT_START, STMT_ATTEMPT_END };
+
+/*
+ * A statement prepared once per handle: the executor writes a few rows per
+ * stage, and parsing the SQL each time was half of its instructions.
+ */
+static sqlite3_stmt *cached(struct ade_state *st, int slot, const char *sql)
+{
+	if (!st->cache[slot])
+		sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->cache[slot],
+				   NULL);
+	return st->cache[slot];
+}
+
+static int step_cached(struct ade_state *st, sqlite3_stmt *s, struct ade_error *err,
+		       const char *what)
+{
+	int rc = s && sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, what);
+
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+	return rc;
 }
 
 static char *col_str(sqlite3_stmt *s, int i)
@@ -308,6 +352,10 @@ int ade_state_run_find(struct ade_state *st, const char *spec, struct ade_run_ro
 			rc = ade_state_run_latest(st, pl, ds, r, err);
 		}
 		free(copy);
+	} else if (!*spec || spec[strspn(spec, "0123456789abcdefABCDEF-")]) {
+		/* Not an id prefix; never let '%' or '_' reach LIKE as wildcards. */
+		rc = ADE_ENOTFOUND;
+		memset(r, 0, sizeof(*r));
 	} else {
 		char *like = ade_xasprintf("%s%%", spec);
 		const char *params[] = {like};
@@ -380,15 +428,13 @@ int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *st
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
-	int rc;
 
 	ade_format_utc(ade_now_wall_us(), now);
-	sqlite3_prepare_v2(st->db,
-			   "INSERT INTO stages(run_id, stage, state, attempts, note, updated_at) "
-			   "VALUES(?,?,?,?,?,?) ON CONFLICT(run_id, stage) DO UPDATE SET "
-			   "state=excluded.state, attempts=excluded.attempts, "
-			   "note=coalesce(excluded.note, note), updated_at=excluded.updated_at",
-			   -1, &s, NULL);
+	s = cached(st, STMT_STAGE_SET,
+		   "INSERT INTO stages(run_id, stage, state, attempts, note, updated_at) "
+		   "VALUES(?,?,?,?,?,?) ON CONFLICT(run_id, stage) DO UPDATE SET "
+		   "state=excluded.state, attempts=excluded.attempts, "
+		   "note=coalesce(excluded.note, note), updated_at=excluded.updated_at");
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, state, -1, SQLITE_STATIC);
@@ -396,9 +442,7 @@ int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *st
 	if (note)
 		sqlite3_bind_text(s, 5, note, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 6, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "update stage");
-	sqlite3_finalize(s);
-	return rc;
+	return step_cached(st, s, err, "update stage");
 }
 
 char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *stage,
@@ -426,13 +470,11 @@ int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
-	int rc;
 
 	ade_format_utc(ade_now_wall_us(), now);
-	sqlite3_prepare_v2(st->db,
-			   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, "
-			   "pid_start, started_at, log_path) VALUES(?,?,?,'running',?,?,?,?)",
-			   -1, &s, NULL);
+	s = cached(st, STMT_ATTEMPT_START,
+		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, "
+		   "pid_start, started_at, log_path) VALUES(?,?,?,'running',?,?,?,?)");
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, attempt);
@@ -440,9 +482,7 @@ int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char
 	sqlite3_bind_int64(s, 5, pid_start);
 	sqlite3_bind_text(s, 6, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, log_path, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "insert attempt");
-	sqlite3_finalize(s);
-	return rc;
+	return step_cached(st, s, err, "insert attempt");
 }
 
 int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *stage,
@@ -450,14 +490,12 @@ int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
-	int rc;
 
 	ade_format_utc(ade_now_wall_us(), now);
-	sqlite3_prepare_v2(st->db,
-			   "UPDATE attempts SET state=?, ended_at=?, wall_ms=?, user_ms=?, sys_ms=?, "
-			   "maxrss_kb=?, exit_code=?, signal=?, reason=? "
-			   "WHERE run_id=? AND stage=? AND attempt=?",
-			   -1, &s, NULL);
+	s = cached(st, STMT_ATTEMPT_END,
+		   "UPDATE attempts SET state=?, ended_at=?, wall_ms=?, user_ms=?, sys_ms=?, "
+		   "maxrss_kb=?, exit_code=?, signal=?, reason=? "
+		   "WHERE run_id=? AND stage=? AND attempt=?");
 	sqlite3_bind_text(s, 1, e->state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_double(s, 3, e->wall_ms);
@@ -473,9 +511,7 @@ int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *
 	sqlite3_bind_text(s, 10, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 11, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 12, attempt);
-	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "update attempt");
-	sqlite3_finalize(s);
-	return rc;
+	return step_cached(st, s, err, "update attempt");
 }
 
 int ade_state_attempt_running(struct ade_state *st, const char *run_id, const char *stage,

@@ -16,6 +16,8 @@ struct ade_error;
 struct ade_state {
 	sqlite3 *db;
 	char *path;
+	/* Statements the executor runs per stage, prepared once (owned). */
+	sqlite3_stmt *cache[4];
 };
 
 /* Opens (creating and migrating) home/state.db. */
@@ -107,6 +109,13 @@ void ade_attempt_row_release(struct ade_attempt_row *a);
 
 /* Start time of a process (clock ticks since boot), 0 if it is gone. */
 int64_t ade_proc_start_time(int pid);
+
+/*
+ * Groups the writes between them into one transaction (one commit instead
+ * of one per write); ade_state_commit() also ends it after an error.
+ */
+int ade_state_begin(struct ade_state *st, struct ade_error *err);
+int ade_state_commit(struct ade_state *st, struct ade_error *err);
 
 /* Runs one statement with no result rows. */
 int ade_state_exec(struct ade_state *st, const char *sql, struct ade_error *err);

@@ -62,16 +62,17 @@ static int name_known(const char *name, size_t len, const cJSON *params)
 int ade_template_check(const char *s, const cJSON *params, size_t *offset, char **bad)
 {
 	const char *name, *end, *at;
+	const char *start = s; /* offsets count from the start, not the last tag */
 	size_t len;
 
 	while ((at = next_tag(s, &name, &len, &end))) {
 		if (!end) {
-			*offset = (size_t)(at - s);
+			*offset = (size_t)(at - start);
 			*bad = ade_xstrdup("{{ without }}");
 			return ADE_EPARSE;
 		}
 		if (!name_known(name, len, params)) {
-			*offset = (size_t)(name - s);
+			*offset = (size_t)(name - start);
 			*bad = ade_xstrndup(name, len);
 			return ADE_EPARSE;
 		}
@@ -99,7 +100,9 @@ static const char *lookup(const char *name, size_t len, const struct ade_templat
 		if (cJSON_IsString(p))
 			return p->valuestring;
 		if (cJSON_IsNumber(p)) {
-			if (p->valuedouble == (double)(long long)p->valuedouble)
+			/* Only cast values that fit: a bigger double overflows (UB). */
+			if (p->valuedouble > -9e18 && p->valuedouble < 9e18 &&
+			    p->valuedouble == (double)(long long)p->valuedouble)
 				snprintf(numbuf, numlen, "%lld", (long long)p->valuedouble);
 			else
 				snprintf(numbuf, numlen, "%.17g", p->valuedouble);
@@ -125,6 +128,9 @@ int ade_template_render(const char *s, const struct ade_template_vars *v, char *
 		const char *val = end ? lookup(name, len, v, num, sizeof(num)) : NULL;
 		if (!val) {
 			ade_strbuf_release(&sb);
+			if (!end)
+				return ade_error_set(err, ADE_EINVAL,
+						     "unterminated template: '{{' without '}}'");
 			return ade_error_set(err, ADE_EINVAL, "unknown template name '%.*s'",
 					     (int)len, name);
 		}

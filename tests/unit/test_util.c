@@ -1,0 +1,186 @@
+/* Unit tests for core/util: strbuf, string helpers, durations, UTC format. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_strbuf_growth(void **state)
+{
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	char expect[10001];
+
+	(void)state;
+	assert_null(sb.buf);
+	for (int i = 0; i < 10000; i++) {
+		ade_strbuf_addc(&sb, (char)('a' + i % 26));
+		expect[i] = (char)('a' + i % 26);
+		assert_int_equal(sb.len, (size_t)i + 1);
+		assert_true(sb.cap > sb.len);
+		assert_int_equal(sb.buf[sb.len], '\0');
+	}
+	expect[10000] = '\0';
+	assert_string_equal(sb.buf, expect);
+	ade_strbuf_release(&sb);
+	assert_null(sb.buf);
+	assert_int_equal(sb.len, 0);
+	assert_int_equal(sb.cap, 0);
+}
+
+static void test_strbuf_add_variants(void **state)
+{
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	char big[300];
+
+	(void)state;
+	ade_strbuf_adds(&sb, "abc");
+	ade_strbuf_add(&sb, "defXYZ", 3);
+	ade_strbuf_addc(&sb, '-');
+	ade_strbuf_addf(&sb, "%d/%s", 42, "x");
+	assert_string_equal(sb.buf, "abcdef-42/x");
+	assert_int_equal(sb.len, strlen("abcdef-42/x"));
+
+	/* addf longer than the slack it reserves first. */
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ade_strbuf_addf(&sb, "[%s]", big);
+	assert_int_equal(sb.len, 11 + 2 + 299);
+	assert_int_equal(sb.buf[11], '[');
+	assert_int_equal(sb.buf[sb.len - 1], ']');
+	assert_int_equal(strlen(sb.buf), sb.len);
+
+	/* Binary data with a NUL keeps its length. */
+	ade_strbuf_reset(&sb);
+	assert_int_equal(sb.len, 0);
+	assert_string_equal(sb.buf, "");
+	ade_strbuf_add(&sb, "a\0b", 3);
+	assert_int_equal(sb.len, 3);
+	assert_memory_equal(sb.buf, "a\0b", 4);
+
+	/* grow reserves room for extra bytes and the NUL. */
+	ade_strbuf_grow(&sb, 1000);
+	assert_true(sb.cap >= sb.len + 1001);
+	ade_strbuf_release(&sb);
+}
+
+static void test_strbuf_detach(void **state)
+{
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	char *s;
+
+	(void)state;
+	/* Detaching an untouched buffer still gives a string. */
+	s = ade_strbuf_detach(&sb);
+	assert_non_null(s);
+	assert_string_equal(s, "");
+	free(s);
+
+	ade_strbuf_addf(&sb, "run-%d", 7);
+	s = ade_strbuf_detach(&sb);
+	assert_string_equal(s, "run-7");
+	assert_null(sb.buf);
+	assert_int_equal(sb.len, 0);
+	assert_int_equal(sb.cap, 0);
+	/* sb is reusable and independent of the detached string. */
+	ade_strbuf_adds(&sb, "next");
+	assert_string_equal(sb.buf, "next");
+	assert_string_equal(s, "run-7");
+	free(s);
+	ade_strbuf_release(&sb);
+}
+
+static void test_string_helpers(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = ade_xstrdup("hello");
+	assert_string_equal(s, "hello");
+	free(s);
+	s = ade_xstrndup("hello", 3);
+	assert_string_equal(s, "hel");
+	free(s);
+	s = ade_xasprintf("%s-%03d", "x", 5);
+	assert_string_equal(s, "x-005");
+	free(s);
+	/* Zero-size allocations return a usable pointer. */
+	s = ade_xmalloc(0);
+	assert_non_null(s);
+	free(s);
+	s = ade_xcalloc(0, 0);
+	assert_non_null(s);
+	free(s);
+}
+
+static void test_duration_ok(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t ms;
+	} ok[] = {
+		{"250ms", 250},         {"5s", 5000},          {"10m", 600000},
+		{"2h", 7200000},        {"1d", 86400000},      {"30", 30000},
+		{"0", 0},               {"0s", 0},             {"1.5s", 1500},
+		{"0.5m", 30000},        {"1ms", 1},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int64_t ms = -7;
+		if (ade_parse_duration_ms(ok[i].s, &ms) != 0)
+			fail_msg("'%s' was refused", ok[i].s);
+		if (ms != ok[i].ms)
+			fail_msg("'%s' gave %lld ms, expected %lld", ok[i].s, (long long)ms,
+				 (long long)ok[i].ms);
+	}
+}
+
+static void test_duration_refusals(void **state)
+{
+	static const char *bad[] = {
+		"", "5x", "-1s", " 5s", "5s ", "nan", "NaN", "inf", "infinity", "s", "ms",
+		"5 s", "+5s", "5sec", "5S", "1e300d", "5mss", "--1",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t ms = -7;
+		if (ade_parse_duration_ms(bad[i], &ms) != ADE_EINVAL)
+			fail_msg("'%s' was accepted (%lld ms)", bad[i], (long long)ms);
+		assert_int_equal(ms, -7);
+	}
+	assert_int_equal(ade_parse_duration_ms(NULL, NULL), ADE_EINVAL);
+}
+
+static void test_format_utc(void **state)
+{
+	char out[32];
+
+	(void)state;
+	ade_format_utc(0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	/* 2026-01-05T12:34:56.789Z */
+	ade_format_utc((int64_t)1767616496 * 1000000 + 789123, out);
+	assert_string_equal(out, "2026-01-05T12:34:56.789Z");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strbuf_growth),
+		cmocka_unit_test(test_strbuf_add_variants),
+		cmocka_unit_test(test_strbuf_detach),
+		cmocka_unit_test(test_string_helpers),
+		cmocka_unit_test(test_duration_ok),
+		cmocka_unit_test(test_duration_refusals),
+		cmocka_unit_test(test_format_utc),
+	};
+
+	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
