@@ -1,0 +1,296 @@
+#!/bin/sh
+# bench/scheduler: the per-stage overhead of ade's scheduler against GNU make
+# and ninja.  A chain of N stages (each needs the previous), every stage the
+# same static no-op program, run with -j1 by:
+#   floor   spawnloop.c: posix_spawn + waitpid N times, no bookkeeping at all
+#   ade     ade run CHAIN.yaml -j1 into a fresh --home (state.db, logs, dirs)
+#           in the work directory (same file system as make's and ninja's)
+#   ade_shm the same with the fresh --home on /dev/shm (tmpfs), to separate
+#           ade's file-system cost from the rest; skipped without /dev/shm
+#   make    GNU make -j1, N chained .PHONY targets whose recipe is exactly the
+#           no-op's path, so make execs it directly (no shell)
+#   ninja   ninja -j1, N chained edges; ninja always runs /bin/sh -c
+# Each runner is timed REPS times, interleaved, with date +%s%N around the
+# command; the best and the median are reported, with per-stage figures
+# (total / N) and the ratios ade/make and ade/ninja.  Every ade run is checked:
+# state.db must hold N successful attempts.  Peak RSS comes from
+# /usr/bin/time -v, and callgrind counts ade's own instructions (children not
+# traced) on smaller chains, so growth per stage shows up as a number.
+#
+# Environment:
+#   ADE=path        the ade binary (default: build/bin/ade)
+#   N=1000          stages in the chain
+#   REPS=5          timed repetitions of each runner
+#   CALLGRIND_N="100 400"  chain sizes for callgrind; empty to skip
+#   PROFILE=1       also print `strace -c -f` of one ade run
+#   RECORD=1        append the results section to bench/RESULTS.md
+#   KEEP=1          keep the work directory
+# Timings are wall-clock on a shared machine: read best and median together.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+ADE=${ADE:-$root/build/bin/ade}
+N=${N:-1000}
+REPS=${REPS:-5}
+CALLGRIND_N=${CALLGRIND_N-100 400}
+PROFILE=${PROFILE:-0}
+RECORD=${RECORD:-0}
+DS=2026-01-01
+
+die() { echo "bench/scheduler: $*" >&2; exit 1; }
+[ -x "$ADE" ] || die "no ade binary at $ADE (build first, or set ADE=)"
+command -v gcc >/dev/null || die "gcc not found"
+command -v make >/dev/null || die "make not found"
+command -v ninja >/dev/null || die "ninja not found (Debian package ninja-build)"
+command -v sqlite3 >/dev/null || die "sqlite3 not found"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ade-bench-scheduler.XXXXXX")
+shm=
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	shm=$(mktemp -d /dev/shm/ade-bench-scheduler.XXXXXX)
+fi
+if [ "${KEEP:-0}" = 1 ]; then
+	echo "work directory: $work ${shm:+and $shm}" >&2
+	trap '[ -z "$shm" ] || rm -rf "$shm"' EXIT
+else
+	trap 'rm -rf "$work" $shm' EXIT
+fi
+trap 'exit 130' INT TERM
+
+# ---- build ------------------------------------------------------------------
+gcc -O2 -static -o "$work/noop" "$here/noop.c" || die "cannot build noop.c statically (libc6-dev)"
+gcc -O2 -o "$work/spawnloop" "$here/spawnloop.c" || die "cannot build spawnloop.c"
+noop=$work/noop
+
+# ---- generate the three descriptions of the same chain ----------------------
+# gen_yaml COUNT FILE: an ade pipeline of COUNT chained stages.
+gen_yaml() {
+	awk -v n="$1" -v noop="$noop" 'BEGIN {
+		print "pipeline: chain"
+		print "stages:"
+		print "  s0: {run: " noop "}"
+		for (i = 1; i < n; i++)
+			print "  s" i ": {run: " noop ", needs: [s" i - 1 "]}"
+	}' >"$2"
+}
+gen_yaml "$N" "$work/chain.yaml"
+
+awk -v n="$N" -v noop="$noop" 'BEGIN {
+	printf ".PHONY:"
+	for (i = 0; i < n; i++) printf " s%d", i
+	print ""
+	print "all: s" n - 1
+	print "s0:"
+	print "\t" noop
+	for (i = 1; i < n; i++) {
+		print "s" i ": s" i - 1
+		print "\t" noop
+	}
+}' >"$work/Makefile"
+
+mkdir -p "$work/ninja"
+awk -v n="$N" -v noop="$noop" 'BEGIN {
+	print "rule noop"
+	print "  command = " noop
+	print "build s0: noop"
+	for (i = 1; i < n; i++)
+		print "build s" i ": noop | s" i - 1
+	print "default s" n - 1
+}' >"$work/ninja/build.ninja"
+
+# ---- sanity: each runner runs the no-op exactly N times ---------------------
+n_make=$(make -r -R -n -f "$work/Makefile" -C "$work" --no-print-directory all | grep -c "^$noop\$" || true)
+[ "$n_make" = "$N" ] || die "make would run $n_make commands, not $N"
+n_ninja=$(ninja -C "$work/ninja" -n -j1 | grep -c '^\[' || true)
+[ "$n_ninja" = "$N" ] || die "ninja would run $n_ninja commands, not $N"
+rm -f "$work/ninja/.ninja_log" "$work/ninja/.ninja_deps"
+
+# ---- the runners ------------------------------------------------------------
+now() { date +%s%N; }
+
+run_floor() { "$work/spawnloop" "$N" "$noop"; }
+run_ade() {
+	"$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1 >/dev/null 2>"$work/ade.err" ||
+		{ cat "$work/ade.err" >&2; die "ade run failed"; }
+}
+run_ade_shm() { run_ade; }
+run_make() { make -r -R -s -j1 -f "$work/Makefile" -C "$work" --no-print-directory all >/dev/null; }
+run_ninja() { ninja -C "$work/ninja" -j1 >/dev/null; }
+
+# Fresh state for a runner, outside the timed region.  Each ade run gets a new
+# home that is deleted only at the end: on ext4 without a journal, creating
+# inodes right after deleting thousands makes ext4 skip the recently deleted
+# ones (recently_deleted() in find_inode_bit), which measured 20-130% slower.
+homes=0
+reset() {
+	case $1 in
+	ade)
+		homes=$((homes + 1))
+		home=$work/home.$homes
+		;;
+	ade_shm)
+		homes=$((homes + 1))
+		home=$shm/home.$homes
+		;;
+	ninja) rm -f "$work/ninja/.ninja_log" "$work/ninja/.ninja_deps" ;;
+	esac
+}
+
+check_ade() {
+	got=$(sqlite3 "$home/state.db" "select count(*) from attempts where state='success'")
+	[ "$got" = "$N" ] || die "state.db in $home holds $got successful attempts, not $N"
+}
+
+runners="floor ade make ninja"
+[ -z "$shm" ] || runners="floor ade ade_shm make ninja"
+for r in $runners; do : >"$work/t.$r"; done
+# Warm-up: page cache, binaries, sqlite.
+for r in $runners; do reset $r; run_$r; done
+check_ade
+i=0
+while [ $i -lt "$REPS" ]; do
+	i=$((i + 1))
+	for r in $runners; do
+		reset $r
+		t0=$(now)
+		run_$r
+		t1=$(now)
+		echo $((t1 - t0)) >>"$work/t.$r"
+		case $r in ade*) check_ade ;; esac
+		[ -z "$shm" ] || rm -rf "$shm"/home.* # tmpfs: no inode-reuse penalty, free the memory
+	done
+	line="rep $i/$REPS:"
+	for r in $runners; do line="$line $r $(($(tail -1 "$work/t.$r") / 1000000))"; done
+	echo "$line ms" >&2
+done
+
+best() { sort -n "$1" | head -1; }
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+for r in $runners; do
+	eval "b_$r=\$(best \"\$work/t.$r\")"
+	eval "m_$r=\$(median \"\$work/t.$r\")"
+done
+
+# ---- peak RSS ---------------------------------------------------------------
+rss() { # rss COMMAND...: peak RSS in kB of the command itself, or "n/a"
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -v "$@" 2>"$work/time.out" >/dev/null || die "$* failed under /usr/bin/time"
+		awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/time.out"
+	else
+		echo n/a
+	fi
+}
+reset ade
+rss_ade=$(rss "$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1)
+check_ade
+rss_ade_shm=-
+rss_make=$(rss make -r -R -s -j1 -f "$work/Makefile" -C "$work" --no-print-directory all)
+reset ninja
+rss_ninja=$(rss ninja -C "$work/ninja" -j1)
+rss_floor=$(rss "$work/spawnloop" "$N" "$noop")
+
+# ---- shells: make runs the recipe directly, ninja through /bin/sh -c --------
+shells() { # shells COMMAND...: "execs of noop / execs of sh"
+	if command -v strace >/dev/null && strace -f -qq -e trace=execve -o "$work/strace.out" "$@" >/dev/null 2>&1; then
+		echo "$(grep -c "execve(\"$noop\"" "$work/strace.out" || true)/$(grep -c 'execve("/bin/sh"' "$work/strace.out" || true)"
+	else
+		echo n/a
+	fi
+}
+sh_make=$(shells make -r -R -s -j1 -f "$work/Makefile" -C "$work" --no-print-directory all)
+reset ninja
+sh_ninja=$(shells ninja -C "$work/ninja" -j1)
+reset ade
+sh_ade=$(shells "$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1)
+
+# ---- report -----------------------------------------------------------------
+ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
+us_per() { awk -v ns="$1" -v n="$N" 'BEGIN { printf "%.0f", ns / n / 1e3 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$root" status --porcelain -- core scheduler 2>/dev/null)" ]; then
+	rev="$rev (core/ or scheduler/ modified)"
+fi
+
+out=$work/report.md
+{
+	echo "## scheduler"
+	echo
+	echo "$(date -u +%Y-%m-%d) · commit $rev · $(nproc) cores, $cpu · $(make --version | head -1), ninja $(ninja --version)"
+	echo
+	echo "Chain of $N stages, static no-op, -j1; $REPS interleaved repetitions, wall time by date +%s%N."
+	echo
+	echo "| runner | best total ms | median total ms | best µs/stage | median µs/stage | ade/runner (best) | ade/runner (median) | peak RSS kB | noop/sh execs |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for r in $runners; do
+		eval "b=\$b_$r m=\$m_$r rs=\$rss_$r"
+		case $r in
+		make) sx=$sh_make ;; ninja) sx=$sh_ninja ;; ade) sx=$sh_ade ;; *) sx=- ;;
+		esac
+		echo "| $r | $(ms "$b") | $(ms "$m") | $(us_per "$b") | $(us_per "$m") | $(ratio "$b_ade" "$b") | $(ratio "$m_ade" "$m") | $rs | $sx |"
+	done
+	echo
+	verdict=$(awk -v a="$m_ade" -v m="$m_make" 'BEGIN { print (a <= m) ? "met" : "NOT met" }')
+	echo "Target ade ≤ 1.0x make (median, home on the same file system): $verdict ($(ratio "$m_ade" "$m_make")); ade over the spawn floor: $(awk -v a="$m_ade" -v f="$m_floor" -v n="$N" 'BEGIN { printf "%.0f", (a - f) / n / 1e3 }') µs/stage (median)."
+	echo "Every ade run recorded $N successful attempts in state.db."
+} >"$out"
+
+# ---- callgrind: ade's own instructions, children not traced -----------------
+if [ -n "$CALLGRIND_N" ]; then
+	if command -v valgrind >/dev/null; then
+		{
+			echo
+			echo "callgrind (valgrind --tool=callgrind --trace-children=no), ade's own instructions:"
+			echo
+			echo "| stages | total Ir | Ir/stage | marginal Ir/stage (vs previous size) |"
+			echo "|---|---|---|---|"
+		} >>"$out"
+		prev_c= prev_ir=
+		for c in $CALLGRIND_N; do
+			gen_yaml "$c" "$work/cg.yaml"
+			rm -rf "$work/cghome"
+			valgrind --tool=callgrind --trace-children=no --callgrind-out-file="$work/cg.$c.out" \
+				"$ADE" --home "$work/cghome" run "$work/cg.yaml" --date "$DS" -j1 >/dev/null 2>"$work/cg.err" ||
+				{ cat "$work/cg.err" >&2; die "ade under callgrind failed"; }
+			ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$work/cg.$c.out")
+			marg=-
+			[ -z "$prev_c" ] || marg=$(awk -v a="$ir" -v b="$prev_ir" -v m="$c" -v n="$prev_c" 'BEGIN { printf "%.0f", (a - b) / (m - n) }')
+			echo "| $c | $ir | $(awk -v i="$ir" -v n="$c" 'BEGIN { printf "%.0f", i / n }') | $marg |" >>"$out"
+			prev_c=$c prev_ir=$ir last=$c
+		done
+		if command -v callgrind_annotate >/dev/null; then
+			echo >>"$out"
+			echo "Top functions by own Ir at $last stages:" >>"$out"
+			echo '```' >>"$out"
+			callgrind_annotate "$work/cg.$last.out" 2>/dev/null |
+				awk '/file:function/ { on = 1; next } on && NF && !/^-/ { print; if (++k >= 15) exit }' >>"$out"
+			echo '```' >>"$out"
+		fi
+	else
+		echo "callgrind skipped: valgrind not installed." >>"$out"
+	fi
+fi
+
+# ---- optional: where ade's system time goes ---------------------------------
+if [ "$PROFILE" = 1 ] && command -v strace >/dev/null; then
+	reset ade
+	strace -c -o "$work/strace.c" "$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1 >/dev/null 2>&1
+	{
+		echo
+		echo "strace -c of one ade run (ade's own syscalls, not the stages'; times inflated by strace):"
+		echo '```'
+		head -25 "$work/strace.c"
+		echo '```'
+	} >>"$out"
+fi
+
+cat "$out"
+if [ "$RECORD" = 1 ]; then
+	{
+		echo
+		cat "$out"
+	} >>"$root/bench/RESULTS.md"
+	echo "appended to bench/RESULTS.md" >&2
+fi
