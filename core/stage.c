@@ -5,6 +5,8 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,13 +58,39 @@ int ade_stage_init(struct ade_stage_ctx *ctx, struct ade_error *err)
 	} else {
 		ctx->config = cJSON_CreateObject();
 	}
+	ctx->pipeline_file = env_or_null("ADE_PIPELINE_FILE");
+	/* Positions only improve messages: a missing or bad file is ignored. */
+	if (env_or_null("ADE_CONFIG_POS") &&
+	    ade_json_read_file(getenv("ADE_CONFIG_POS"), &ctx->config_pos, NULL))
+		ctx->config_pos = NULL;
 	return 0;
+}
+
+int ade_stage_config_error(const struct ade_stage_ctx *ctx, struct ade_error *err,
+			   const char *ptr, const char *fmt, ...)
+{
+	char msg[ADE_ERROR_MSG_MAX];
+	va_list ap;
+	const cJSON *lc = ctx->config_pos ? cJSON_GetObjectItemCaseSensitive(ctx->config_pos,
+									       *ptr ? ptr : "/")
+					  : NULL;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cJSON_GetArraySize(lc) == 2 && ctx->pipeline_file)
+		return ade_error_set(err, ADE_EINVAL, "%s:%d:%d: %s", ctx->pipeline_file,
+				     cJSON_GetArrayItem(lc, 0)->valueint,
+				     cJSON_GetArrayItem(lc, 1)->valueint, msg);
+	return ade_error_set(err, ADE_EINVAL, "ADE_CONFIG %s: %s", *ptr ? ptr : "/", msg);
 }
 
 void ade_stage_release(struct ade_stage_ctx *ctx)
 {
 	cJSON_Delete(ctx->config);
 	ctx->config = NULL;
+	cJSON_Delete(ctx->config_pos);
+	ctx->config_pos = NULL;
 }
 
 const char *ade_stage_input_dir(const char *name)
@@ -74,6 +102,39 @@ const char *ade_stage_input_dir(const char *name)
 		var[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
 	var[n] = '\0';
 	return env_or_null(var);
+}
+
+extern char **environ;
+
+int ade_stage_main_input(const cJSON *config, const char **dir, struct ade_error *err)
+{
+	const char *name = ade_json_str(config, "input", NULL);
+	const char *found = NULL;
+	int n = 0;
+
+	if (name) {
+		*dir = ade_stage_input_dir(name);
+		if (!*dir)
+			return ade_error_set(err, ADE_EINVAL,
+					     "input '%s' is not a stage this stage needs (no ADE_IN_ for it)",
+					     name);
+		return 0;
+	}
+	for (char **e = environ; *e; e++) {
+		if (!strncmp(*e, "ADE_IN_", 7) && strchr(*e, '=') && strchr(*e, '=')[1]) {
+			found = strchr(*e, '=') + 1;
+			n++;
+		}
+	}
+	if (n == 0)
+		return ade_error_set(err, ADE_EINVAL,
+				     "no input: this stage needs an upstream stage (needs: [...])");
+	if (n > 1)
+		return ade_error_set(err, ADE_EINVAL,
+				     "%d upstream stages: say which one to read with `with: {input: NAME}`",
+				     n);
+	*dir = found;
+	return 0;
 }
 
 cJSON *ade_stage_result_new(const struct ade_stage_ctx *ctx, const char *status)

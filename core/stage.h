@@ -34,6 +34,9 @@ struct ade_stage_ctx {
 	int attempt;
 	/* The stage's `with:` block; owned by ctx, never NULL after init. */
 	cJSON *config;
+	/* Where each config value is in the pipeline file (may be NULL). */
+	cJSON *config_pos;
+	const char *pipeline_file;
 };
 
 /*
@@ -51,6 +54,25 @@ void ade_stage_release(struct ade_stage_ctx *ctx);
  * upper-cased, '-' as '_'), or NULL when the stage is not upstream.
  */
 const char *ade_stage_input_dir(const char *name);
+
+/*
+ * The output directory of the stage this one reads its table from: the
+ * upstream named by `with: {input: NAME}` in config when given, else the
+ * only ADE_IN_* variable.  Several inputs without `input:`, or none, are
+ * an error naming what was found.  The string is borrowed from the
+ * environment.  By convention a stage's table is the frame "<dir>/frame".
+ */
+int ade_stage_main_input(const cJSON *config, const char **dir, struct ade_error *err);
+
+/*
+ * Reports a bad configuration value the way the pipeline loader does:
+ * "FILE:LINE:COLUMN: message" for the value at JSON pointer ptr (e.g.
+ * "/rules/2/mostly") when the scheduler passed positions, else
+ * "ADE_CONFIG <ptr>: message".  Returns ADE_EINVAL; stages exit 2 on it.
+ */
+int ade_stage_config_error(const struct ade_stage_ctx *ctx, struct ade_error *err,
+			   const char *ptr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * A new result object with status, pipeline, stage, ds and run_id filled

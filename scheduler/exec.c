@@ -8,6 +8,7 @@
 #include "core/date.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -619,7 +620,7 @@ static int contract_var(const char *e)
 	static const char *names[] = {
 		"ADE_PIPELINE=", "ADE_STAGE=", "ADE_DS=", "ADE_INTERVAL_START=",
 		"ADE_INTERVAL_END=", "ADE_RUN_ID=", "ADE_ATTEMPT=", "ADE_BATCH=", "ADE_HOME=",
-		"ADE_WAREHOUSE=", "ADE_OUT=", "ADE_CONFIG=", "ADE_RUN_DIR=",
+		"ADE_WAREHOUSE=", "ADE_OUT=", "ADE_CONFIG=", "ADE_CONFIG_POS=", "ADE_RUN_DIR=",
 		"ADE_PIPELINE_FILE=", "ADE_SOURCE=", "ADE_IN_"};
 
 	if (strncmp(e, "ADE_", 4))
@@ -666,6 +667,11 @@ static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char
 	ADD("ADE_WAREHOUSE", home_wh);
 	ADD("ADE_OUT", out);
 	ADD("ADE_CONFIG", config);
+	if (d->with->child) {
+		char *pos = ade_xasprintf("%s/config.pos.json", r->st[i].dir);
+		ADD("ADE_CONFIG_POS", pos);
+		free(pos);
+	}
 	ADD("ADE_RUN_DIR", r->row.dir);
 	ADD("ADE_PIPELINE_FILE", r->p->path);
 	if (source)
@@ -730,6 +736,13 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 	}
 	if (d->with->child && (rc = write_config(r, d, config, &v, err)))
 		goto out;
+	if (d->with->child && d->with_pos) {
+		char *pos = ade_xasprintf("%s/config.pos.json", t->dir);
+		rc = ade_json_write_file(pos, d->with_pos, 0, err);
+		free(pos);
+		if (rc)
+			goto out;
+	}
 	t->prep_logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 	if (t->prep_logfd < 0) {
 		rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));

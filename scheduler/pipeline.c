@@ -305,6 +305,50 @@ static void value_pos(struct loader *L, const yaml_node_t *n, size_t off, size_t
 	}
 }
 
+/*
+ * Records where each value under a `with:` block sits in the file, keyed
+ * by its JSON pointer ("/rules/2/mostly"), so a stage that refuses its
+ * configuration can name the file, line and column like the loader does.
+ */
+static void to_pos(struct loader *L, yaml_node_t *n, const char *ptr, cJSON *pos)
+{
+	cJSON *lc = cJSON_CreateArray();
+
+	cJSON_AddItemToArray(lc, cJSON_CreateNumber((double)n->start_mark.line + 1));
+	cJSON_AddItemToArray(lc, cJSON_CreateNumber((double)n->start_mark.column + 1));
+	cJSON_AddItemToObject(pos, *ptr ? ptr : "/", lc);
+	if (n->type == YAML_SEQUENCE_NODE) {
+		int k = 0;
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top; it++, k++) {
+			char *sub = ade_xasprintf("%s/%d", ptr, k);
+			to_pos(L, node(L, *it), sub, pos);
+			free(sub);
+		}
+	} else if (n->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+		     pr < n->data.mapping.pairs.top; pr++) {
+			yaml_node_t *k = node(L, pr->key);
+			if (k->type != YAML_SCALAR_NODE)
+				continue;
+			/* RFC 6901 escapes '~' and '/' in keys. */
+			struct ade_strbuf sb = ADE_STRBUF_INIT;
+			ade_strbuf_adds(&sb, ptr);
+			ade_strbuf_addc(&sb, '/');
+			for (const char *c = scalar(k); *c; c++) {
+				if (*c == '~')
+					ade_strbuf_adds(&sb, "~0");
+				else if (*c == '/')
+					ade_strbuf_adds(&sb, "~1");
+				else
+					ade_strbuf_addc(&sb, *c);
+			}
+			to_pos(L, node(L, pr->value), sb.buf, pos);
+			ade_strbuf_release(&sb);
+		}
+	}
+}
+
 /* Refuses unknown {{ names }} in every string scalar under n. */
 static int check_templates(struct loader *L, yaml_node_t *n)
 {
@@ -598,6 +642,9 @@ static int stage_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *ar
 			return fail_at(L, v, "with must be a mapping, not %s", kind_name(v));
 		cJSON_Delete(s->with);
 		s->with = to_json(L, v);
+		cJSON_Delete(s->with_pos);
+		s->with_pos = cJSON_CreateObject();
+		to_pos(L, v, "", s->with_pos);
 		return check_templates(L, v);
 	}
 	if (!strcmp(key, "env")) {
@@ -1032,6 +1079,7 @@ void ade_pipeline_free(struct ade_pipeline *p)
 		free(s->exe);
 		free(s->needs);
 		cJSON_Delete(s->with);
+		cJSON_Delete(s->with_pos);
 		for (int j = 0; j < s->n_env; j++)
 			free(s->env[j]);
 		free(s->env);

@@ -37,6 +37,7 @@ struct ade_stage_def {
 	int *needs;         /* indices of upstream stages */
 	int n_needs;
 	cJSON *with;        /* the `with:` block, templates unresolved */
+	cJSON *with_pos;    /* JSON pointer under `with` -> [line, column] */
 	char **env;         /* extra "NAME=value" from `env:`, NULL-terminated */
 	int n_env;
 	int retries;
