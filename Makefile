@@ -45,3 +45,7 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) build-asan
+
+# libFuzzer targets for the CSV and NDJSON readers (clang), FUZZ_SECONDS each.
+fuzz:
+	sh tests/fuzz/run.sh build-fuzz
