@@ -48,4 +48,5 @@ clean:
 
 # libFuzzer targets for the CSV and NDJSON readers (clang), FUZZ_SECONDS each.
 fuzz:
+	@sh tools/install-deps.sh --with-fuzz
 	sh tests/fuzz/run.sh build-fuzz
