@@ -19,13 +19,23 @@ configure: $(BUILD)/build.ninja
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
-	$(BUILD)/bin/ade --home $(ADE_HOME) run pipelines/demo.yaml --date $(DEMO_DATE)
+# The demo's input is generated (deterministic, seeded) rather than committed:
+# a day of employees with a few of every fault ade-gen can inject.
+DEMO_DATA = pipelines/data/employees/$(DEMO_DATE).csv
+
+$(DEMO_DATA): | build
+	@mkdir -p $(dir $@)
+	$(BUILD)/bin/ade-gen employees --rows 5000 --seed 42 --date $(DEMO_DATE) \
+	  --missing performance_score=0.02,city=0.08 --duplicates 0.01 --outliers 0.005 \
+	  --poison 0.002 -o $@
+
+demo: build $(DEMO_DATA)
+	$(BUILD)/bin/ade --home $(ADE_HOME) run pipelines/employees.yaml --date $(DEMO_DATE)
 	@echo
 	@echo "Look at the results:"
 	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) runs"
-	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) show demo/$(DEMO_DATE)"
-	@echo "  ls $(ADE_HOME)/runs/demo/$(DEMO_DATE)/"
+	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) show employees/$(DEMO_DATE)"
+	@echo "  ls $(ADE_HOME)/runs/employees/$(DEMO_DATE)/run-*/"
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
