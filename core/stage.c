@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,11 @@ cJSON *ade_stage_result_new(const struct ade_stage_ctx *ctx, const char *status)
 
 	cJSON_AddNumberToObject(r, "version", 1);
 	cJSON_AddStringToObject(r, "status", status);
+	/*
+	 * Which program wrote the result ("ade-quality"), so readers such as
+	 * ade-warehouse know its shape whatever the stage is called.
+	 */
+	cJSON_AddStringToObject(r, "producer", program_invocation_short_name);
 	cJSON_AddStringToObject(r, "pipeline", ctx->pipeline);
 	cJSON_AddStringToObject(r, "stage", ctx->stage);
 	cJSON_AddStringToObject(r, "ds", ctx->ds);
