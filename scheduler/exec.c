@@ -375,11 +375,35 @@ static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate 
 
 /* ---- activation: create or resume a run -------------------------------- */
 
+/* A zombie (state Z or X in /proc/PID/stat) runs nothing: it counts as dead. */
+static int pid_zombie(int pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int pid_alive(int pid, int64_t start)
 {
 	if (pid <= 0)
 		return 0;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	/*
+	 * A stage orphaned by a killed scheduler is reparented to init; after
+	 * recover_running's SIGKILL it stays a zombie until init reaps it, and
+	 * waiting for that made every resume sleep the full 2 s bound.
+	 */
+	if (pid_zombie(pid))
 		return 0;
 	int64_t now_start = ade_proc_start_time(pid);
 	return now_start != 0 && (start == 0 || now_start == start);

@@ -22,7 +22,8 @@ const struct ade_cmd ade_commands[] = {
 	 "Load and check pipeline files without running anything: unknown keys, wrong\n"
 	 "types, cycles, needs that name no stage, unknown template names and missing\n"
 	 "executables are reported as FILE:LINE:COLUMN: reason.  Exit 0 when every file\n"
-	 "is valid, 3 otherwise."},
+	 "is valid, 3 when one was refused, 2 when one cannot be read (a missing file\n"
+	 "is a bad command line, not a bad pipeline)."},
 	{"plan", ade_cmd_plan, "ade plan PIPELINE [--date D]",
 	 "Print the stages of PIPELINE in the order they would start for date D, with\n"
 	 "their resolved argv, working directory and contract environment.  Runs nothing."},

@@ -13,7 +13,7 @@ interrupt() {
   rm -rf marks pids
   ade_bg out run in.yaml --date "$D" -j2
   reap_later "$BG"
-  check "both stages started" wait_for test -s marks/blocker.1.pid -a -s pids
+  require "both stages started" wait_for test -s marks/blocker.1.pid -a -s pids
   PIDS="$(cat marks/blocker.1.pid pids 2>/dev/null)"
   reap_later $PIDS
   kill -"$sig" "$BG"

@@ -15,7 +15,7 @@ CURRENT=""
 ade() {
   if [ "${ADE_VALGRIND:-}" = 1 ]; then
     valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-      "$ADE_BIN/ade" "$@"
+      --log-file="$T/valgrind.%p.log" "$ADE_BIN/ade" "$@"
   else
     "$ADE_BIN/ade" "$@"
   fi
@@ -69,7 +69,8 @@ ade_bg() {
   f=$1; shift
   if [ "${ADE_VALGRIND:-}" = 1 ]; then
     env --default-signal=INT valgrind -q --error-exitcode=99 --leak-check=full \
-      --errors-for-leak-kinds=definite "$ADE_BIN/ade" "$@" > "$f" 2>&1 &
+      --errors-for-leak-kinds=definite --log-file="$T/valgrind.%p.log" \
+      "$ADE_BIN/ade" "$@" > "$f" 2>&1 &
   else
     env --default-signal=INT "$ADE_BIN/ade" "$@" > "$f" 2>&1 &
   fi
@@ -110,6 +111,14 @@ reap_now() {
 }
 trap 'reap_now' EXIT
 
+# require DESCRIPTION COMMAND...: like check, but ends the test at once when
+# it fails, for preconditions whose failure would only make later steps
+# hang or fail confusingly.
+require() {
+  d=$1; shift
+  if "$@"; then ok "$d"; else not_ok "$d (precondition; stopping here)"; finish; fi
+}
+
 # expect_eq WANT GOT DESCRIPTION
 expect_eq() {
   if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3: got '$2', wanted '$1'"; fi
@@ -148,6 +157,12 @@ executions() {
 
 finish() {
   reap_now
+  # Valgrind's reports go to their own files, so that a test which does
+  # not look at some command's exit code still fails on a memory error.
+  for f in "$T"/valgrind.*.log; do
+    [ -s "$f" ] || continue
+    CURRENT=valgrind; not_ok "errors reported in $f:"; sed 's/^/    /' "$f" | head -40
+  done
   echo "$PASS passed, $FAIL failed"
   if [ "$FAIL" -eq 0 ]; then rm -rf "$T"; exit 0; fi
   echo "kept $T for inspection"

@@ -172,6 +172,44 @@ source: "x/{{ params.nope }}.csv"
 stages: {a: {run: $OK}}
 EOF2
 
+refuse template_env "template_env.yaml:5:18: unknown template name 'nope'" <<EOF2
+pipeline: p
+stages:
+  a:
+    run: $OK
+    env: {X: "{{ nope }}"}
+EOF2
+
+refuse template_unterminated "template_unterminated.yaml:4:22: unterminated template: '{{' without '}}'" <<EOF2
+pipeline: p
+stages:
+  a:
+    run: [$OK, "{{ ds "]
+EOF2
+
+refuse template_exe "template_exe.yaml:4:10: the executable in run must not use templates" <<EOF2
+pipeline: p
+stages:
+  a:
+    run: "{{ ds }}/ok.sh"
+EOF2
+
+refuse env_contract "env_contract.yaml:5:11: env may not set 'ADE_DS': ADE_ names belong to the stage contract" <<EOF2
+pipeline: p
+stages:
+  a:
+    run: $OK
+    env: {ADE_DS: x}
+EOF2
+
+refuse retry_on_bad "retry_on_bad.yaml:5:20: an exit code in retry_on must be an integer, not 'x'" <<EOF2
+pipeline: p
+stages:
+  a:
+    run: $OK
+    retry_on: [75, x]
+EOF2
+
 refuse exe_path "exe_path.yaml:4:10: executable './missing.sh' not found or not executable" <<EOF2
 pipeline: p
 stages:

@@ -20,7 +20,7 @@ case_ kill_mid_run
 ade_bg out1 run rs.yaml --date $D
 reap_later "$BG"
 # block.sh writes its pid when attempt 1 runs, then blocks until killed.
-check "slow stage started" wait_for test -s marks/slow.1.pid
+require "slow stage started" wait_for test -s marks/slow.1.pid
 ORPHAN=$(cat marks/slow.1.pid 2>/dev/null)
 reap_later "$ORPHAN"
 kill -9 "$BG"

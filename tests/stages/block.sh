@@ -2,8 +2,12 @@
 # Test stage: blocks (until killed) while ADE_ATTEMPT is below UNTIL, then
 # behaves as ok.sh.  On start it writes its pid to MARKDIR/STAGE.ATTEMPT.pid
 # (renamed into place), so a test can wait for it to run and check it died.
-# Usage: block.sh MARKDIR [UNTIL]   (UNTIL default: block on every attempt)
+# With DS given, it blocks only when ADE_DS is that date.
+# Usage: block.sh MARKDIR [UNTIL [DS]]   (UNTIL default: block on every attempt)
 mark=$1; until_attempt=${2:-1000000}
+if [ -n "${3:-}" ] && [ "$ADE_DS" != "$3" ]; then
+  exec "$(dirname "$0")/ok.sh"
+fi
 mkdir -p "$mark"
 echo $$ > "$mark/$ADE_STAGE.$ADE_ATTEMPT.tmp"
 mv "$mark/$ADE_STAGE.$ADE_ATTEMPT.tmp" "$mark/$ADE_STAGE.$ADE_ATTEMPT.pid"
