@@ -67,6 +67,7 @@ int ade_cmd_runs(int argc, char **argv, struct ade_cli *cli)
 	sqlite3_stmt *s = NULL;
 
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pipeline = optarg; break;
@@ -82,7 +83,7 @@ int ade_cmd_runs(int argc, char **argv, struct ade_cli *cli)
 				return ade_cli_usage_error("runs", "--limit needs a positive number");
 			break;
 		case 'J': json = 1; break;
-		default: return ade_cli_usage_error("runs", "unknown option");
+		default: return ade_cli_usage_error("runs", "unrecognized option \'%s\'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
@@ -138,11 +139,12 @@ int ade_cmd_show(int argc, char **argv, struct ade_cli *cli)
 	sqlite3_stmt *s = NULL;
 
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'J')
 			json = 1;
 		else
-			return ade_cli_usage_error("show", "unknown option");
+			return ade_cli_usage_error("show", "unrecognized option \'%s\'", argv[optind - 1]);
 	}
 	if (optind + 1 != argc)
 		return ade_cli_usage_error("show", "give exactly one run");
@@ -222,8 +224,11 @@ int ade_cmd_logs(int argc, char **argv, struct ade_cli *cli)
 	char *path = NULL;
 
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'a' || ade_cli_parse_int(optarg, 1, 1000000, &attempt))
+		if (c != 'a')
+			return ade_cli_usage_error("logs", "unrecognized option '%s'", argv[optind - 1]);
+		if (ade_cli_parse_int(optarg, 1, 1000000, &attempt))
 			return ade_cli_usage_error("logs", "--attempt needs a positive number");
 	}
 	if (optind + 2 != argc)

@@ -37,7 +37,9 @@ int ade_cmd_check(int argc, char **argv, struct ade_cli *cli)
 			return ade_cli_usage_error("check", "unknown option '%s'", argv[i]);
 		int rc = load(cli, argv[i], &p);
 		if (rc) {
-			bad = rc;
+			/* A refused pipeline (3) outranks an unreadable file (2). */
+			if (rc > bad)
+				bad = rc;
 			continue;
 		}
 		printf("%s: ok: pipeline '%s', %d stage%s\n", argv[i], p->name, p->n_stages,
@@ -83,13 +85,14 @@ int ade_cmd_plan(int argc, char **argv, struct ade_cli *cli)
 
 	default_date(ds);
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
 		if (c == 'd') {
 			if (ade_date_parse(optarg, &days, &err))
 				return ade_cli_usage_error("plan", "%s", err.msg);
 			ade_date_format(days, ds);
 		} else {
-			return ade_cli_usage_error("plan", "unknown option");
+			return ade_cli_usage_error("plan", "unrecognized option \'%s\'", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc)
@@ -133,7 +136,11 @@ int ade_cmd_plan(int argc, char **argv, struct ade_cli *cli)
 		printf("\n   cwd:  %s\n", p->dir);
 		printf("   env:  ADE_PIPELINE=%s ADE_STAGE=%s ADE_DS=%s\n", p->name, d->name, ds);
 		printf("         ADE_INTERVAL_START=%s ADE_INTERVAL_END=%s\n", is, ie);
+		printf("         ADE_RUN_ID=<run-id> ADE_ATTEMPT=<A> ADE_BATCH=\n");
 		printf("         ADE_HOME=%s ADE_WAREHOUSE=%s/warehouse.db\n", cli->home, cli->home);
+		printf("         ADE_RUN_DIR=%s/runs/%s/%s/run-<N>\n", cli->home, p->name, ds);
+		printf("         ADE_CONFIG=%s/runs/%s/%s/run-<N>/%s\n", cli->home, p->name, ds,
+		       d->with->child ? "<stage>/config.json" : "empty-config.json");
 		printf("         ADE_OUT=%s/runs/%s/%s/run-<N>/%s/attempt-<A>.tmp\n", cli->home,
 		       p->name, ds, d->name);
 		for (int j = 0; j < d->n_needs; j++) {
@@ -152,8 +159,10 @@ int ade_cmd_plan(int argc, char **argv, struct ade_cli *cli)
 			free(text);
 		}
 		cJSON_Delete(cfg);
-		printf("   retries %d, timeout %s, trigger %s\n", d->retries,
-		       d->timeout_ms ? "set" : "none",
+		char timeout[32] = "none";
+		if (d->timeout_ms)
+			snprintf(timeout, sizeof(timeout), "%.3gs", d->timeout_ms / 1000.0);
+		printf("   retries %d, timeout %s, trigger %s\n", d->retries, timeout,
 		       (const char *[]){"all_success", "all_done", "one_failed",
 					"none_failed"}[d->trigger]);
 	}
@@ -206,6 +215,7 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 
 	default_date(ds);
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "d:j:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -222,7 +232,7 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 							   optarg);
 			break;
 		default:
-			return ade_cli_usage_error("run", "unknown option");
+			return ade_cli_usage_error("run", "unrecognized option \'%s\'", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc)
@@ -302,6 +312,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 	struct ade_state st;
 
 	optind = 0;
+	opterr = 0; /* our own message names the command */
 	while ((c = getopt_long(argc, argv, "j:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -334,7 +345,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 							   optarg);
 			break;
 		default:
-			return ade_cli_usage_error("backfill", "unknown option");
+			return ade_cli_usage_error("backfill", "unrecognized option \'%s\'", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 != argc)

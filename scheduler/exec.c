@@ -1019,8 +1019,19 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 				 tmp, strerror(errno));
 		}
 	}
-	if (!ok)
+	if (!ok && code == ADE_EXIT_DATA) {
+		/*
+		 * The data failed a check: the stage's reports (result.json,
+		 * violations) are what the user needs to see, so they are kept
+		 * under a name no downstream stage reads.
+		 */
+		char *kept = ade_xasprintf("%s/attempt-%d.rejected", t->dir, t->attempt);
+		if (rename(tmp, kept) < 0)
+			ade_fs_remove_tree(tmp, NULL);
+		free(kept);
+	} else if (!ok) {
 		ade_fs_remove_tree(tmp, NULL);
+	}
 	int retry = !ok && !ex->interrupted && t->tries <= d->retries &&
 		    wants_retry(d, code, sig, t->reason);
 	e.state = ok ? "success" : retry ? "up_for_retry" : "failed";
