@@ -6,7 +6,10 @@
  * grow with the input.  Fields are views into the buffer; a quoted field
  * with doubled quotes is unescaped into a per-record scratch buffer, so
  * the record's raw bytes stay intact for quarantine.  Views are valid
- * until the next call of ade_csv_next.
+ * until the next call of ade_csv_next.  Fields are found through an index
+ * of the delimiter, CR, LF and quote positions, built for 64 KiB of the
+ * buffer at a time with AVX2 (when the CPU has it), SSE2 or SWAR compares;
+ * ADE_CSV_NO_AVX2 in the environment turns the AVX2 variant off (tests).
  *
  * Dialect: delimiter one byte; records end with LF, CRLF or a lone CR;
  * a UTF-8 BOM at the start is skipped; blank lines are skipped; a quote
@@ -48,6 +51,7 @@ struct ade_csv_record {
 	int64_t line;     /* 1-based line of its first byte */
 	int64_t offset;   /* byte offset of its first byte in the stream */
 	int status;       /* enum ade_csv_status */
+	int ascii;        /* 1: raw is all ASCII (so valid UTF-8); 0: not known */
 };
 
 /*

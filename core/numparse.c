@@ -99,6 +99,8 @@ static double slow_strtod(const char *p, size_t n)
 
 int ade_parse_f64(const char *p, size_t n, double *out)
 {
+	if (!ade_parse_f64_short(p, n, out))
+		return 0;
 	size_t i = 0;
 	int neg = 0;
 	uint64_t w = 0;
@@ -182,6 +184,26 @@ int ade_parse_f64(const char *p, size_t n, double *out)
 
 int ade_parse_bool(const char *p, size_t n, int *out)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* b | 0x20 equals a lowercase letter only for that letter in either
+	 * case, so this is the case-insensitive compare, four bytes at once. */
+	uint32_t x;
+
+	if (n == 4) {
+		memcpy(&x, p, 4);
+		if ((x | 0x20202020u) == 0x65757274u) { /* "true" */
+			*out = 1;
+			return 0;
+		}
+	} else if (n == 5) {
+		memcpy(&x, p, 4);
+		if ((x | 0x20202020u) == 0x736c6166u && (p[4] | 0x20) == 'e') { /* "fals" "e" */
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+#else
 	if (ieq(p, n, "true")) {
 		*out = 1;
 		return 0;
@@ -191,6 +213,7 @@ int ade_parse_bool(const char *p, size_t n, int *out)
 		return 0;
 	}
 	return -1;
+#endif
 }
 
 static int digits_at(const char *p, int n, int *v)
@@ -215,6 +238,23 @@ static int civil_ok(int y, int m, int d)
 		return 0;
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	return d <= mdays[m - 1] + (m == 2 && leap);
+}
+
+/* ade_parse_date's test without the conversion (p has 10 bytes). */
+static int date_ok(const char *p)
+{
+	int y, m, d;
+
+	if ((p[4] == '-' && p[7] == '-') || (p[4] == '/' && p[7] == '/')) {
+		if (digits_at(p, 4, &y) || digits_at(p + 5, 2, &m) || digits_at(p + 8, 2, &d))
+			return 0;
+	} else if (p[2] == '.' && p[5] == '.') {
+		if (digits_at(p, 2, &d) || digits_at(p + 3, 2, &m) || digits_at(p + 6, 4, &y))
+			return 0;
+	} else {
+		return 0;
+	}
+	return civil_ok(y, m, d);
 }
 
 int ade_parse_date(const char *p, size_t n, int64_t *days)
@@ -312,13 +352,24 @@ int ade_classify(const char *p, size_t n)
 		int64_t iv;
 		double dv;
 		int64_t t;
-		/* The common case first: short all-digit integers. */
-		int r = ade_parse_i64(p, n, &iv);
-		if (r == ADE_NUM_OK)
+		/* The common cases first: short all-digit integers, then short
+		 * decimals (the float class needs only the syntax, but the fast
+		 * path is as cheap as a syntax check). */
+		size_t i = c == '-' || c == '+', j = i;
+		while (j < n && (unsigned)((unsigned char)p[j] - '0') <= 9)
+			j++;
+		if (j == n && j > i && j - i <= 18)
 			return ADE_CLS_INT;
-		if (r == ADE_NUM_RANGE)
-			return ADE_CLS_BIGINT;
-		if (n == 10 && !ade_parse_date(p, n, &t))
+		if (j < n && p[j] == '.' && n <= 21 && !ade_parse_f64_short(p, n, &dv))
+			return ADE_CLS_FLOAT;
+		if (j == n) { /* otherwise not integer syntax */
+			int r = ade_parse_i64(p, n, &iv);
+			if (r == ADE_NUM_OK)
+				return ADE_CLS_INT;
+			if (r == ADE_NUM_RANGE)
+				return ADE_CLS_BIGINT;
+		}
+		if (n == 10 && date_ok(p))
 			return ADE_CLS_DATE;
 		if (n >= 16 && !ade_parse_timestamp(p, n, &t))
 			return ADE_CLS_TIMESTAMP;

@@ -29,6 +29,51 @@ int ade_parse_i64(const char *p, size_t n, int64_t *out);
  */
 int ade_parse_f64(const char *p, size_t n, double *out);
 
+/*
+ * ade_parse_f64's common case, inline for hot loops: [+-]?d*[.d*] with
+ * 1..19 digits in all, so the digits fit a uint64 without checks.
+ * Returns 0 with *out set when Clinger's fast path applies (w <= 2^53, at
+ * most 22 fractional digits: w and 10^frac are exact doubles, so one
+ * division is correctly rounded, as strtod), else -1: call ade_parse_f64.
+ */
+static const double ade_pow10_exact_[23] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static inline int ade_parse_f64_short(const char *p, size_t n, double *out)
+{
+	size_t i = 0, s;
+	int neg = 0;
+	uint64_t w = 0;
+	unsigned d;
+
+	if (n > 21)
+		return -1;
+	if (n && (p[0] == '-' || p[0] == '+')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	s = i;
+	for (; i < n && (d = (unsigned char)p[i] - '0') <= 9; i++)
+		w = w * 10 + d;
+	size_t ndig = i - s, frac = 0;
+	if (i < n && p[i] == '.') {
+		size_t f = ++i;
+		for (; i < n && (d = (unsigned char)p[i] - '0') <= 9; i++)
+			w = w * 10 + d;
+		frac = i - f;
+		ndig += frac;
+	}
+	if (i != n || ndig == 0 || ndig > 19 || w > (UINT64_C(1) << 53) || frac > 22)
+		return -1;
+	double v = (double)w;
+	if (frac)
+		v /= ade_pow10_exact_[frac];
+	*out = neg ? -v : v;
+	return 0;
+}
+
 /* true / false in any case; 0 or -1. */
 int ade_parse_bool(const char *p, size_t n, int *out);
 

@@ -68,6 +68,8 @@ struct cfg {
 	size_t *missing_len;
 	int nmissing;
 	unsigned char missing_first[256];
+	uint64_t missing_lens; /* bit n: a token of n bytes (n < 64) */
+	int missing_long;      /* a token of 64 bytes or more */
 	int on_malformed;
 	double warn, fail;      /* fractions; fail < 0: none */
 	size_t max_field;
@@ -102,7 +104,13 @@ struct col {
 	const char *vp;
 	size_t vl;
 	uint32_t gen;
-	int bad; /* field-level problem in this record (null mode) */
+	int bad; /* field-level problem in this record (null mode); pass 2: null */
+	union {
+		int64_t i;
+		double f;
+		int b;
+		int32_t code;
+	} v; /* pass 2: the converted value */
 };
 
 struct qstat {
@@ -135,6 +143,7 @@ struct ingest {
 	int qfd;
 	struct ade_strbuf qbuf;
 	int failed_data;
+	int utf8_bad_seen; /* pass 1 met a record with invalid UTF-8 */
 	char fail_msg[512];
 	cJSON *warnings;
 	cJSON *inputs;
@@ -315,6 +324,12 @@ static int cfg_parse(struct cfg *c, const struct ade_stage_ctx *ctx, struct ade_
 	for (int i = 0; i < c->nmissing; i++)
 		if (c->missing_len[i])
 			c->missing_first[(unsigned char)c->missing[i][0]] = 1;
+	for (int i = 0; i < c->nmissing; i++) {
+		if (c->missing_len[i] < 64)
+			c->missing_lens |= UINT64_C(1) << c->missing_len[i];
+		else
+			c->missing_long = 1;
+	}
 	if (c->header == 0 && !c->columns)
 		return ade_error_set(err, ADE_EINVAL,
 				     "with.header is false, so with.columns must name the columns");
@@ -339,6 +354,8 @@ static inline int is_missing(const struct cfg *c, const char *p, size_t n)
 {
 	if (!n)
 		return 1;
+	if (n < 64 ? !(c->missing_lens >> n & 1) : !c->missing_long)
+		return 0;
 	if (!c->missing_first[(unsigned char)p[0]])
 		return 0;
 	for (int i = 0; i < c->nmissing; i++)
@@ -385,15 +402,31 @@ static int utf8_valid(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	/* ASCII eight bytes at a time: almost all data takes only this loop. */
-	while (i + 8 <= n) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		if (w & UINT64_C(0x8080808080808080))
-			break;
-		i += 8;
-	}
+	/* ASCII sixteen bytes at a time; after a multibyte sequence, back to
+	 * sixteen at a time (names like "García" have one non-ASCII letter). */
 	while (i < n) {
+		while (i + 16 <= n) {
+			uint64_t w0, w1;
+			memcpy(&w0, p + i, 8);
+			memcpy(&w1, p + i + 8, 8);
+			if ((w0 | w1) & UINT64_C(0x8080808080808080))
+				break;
+			i += 16;
+		}
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			w &= UINT64_C(0x8080808080808080);
+			if (w) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				i += (size_t)__builtin_ctzll(w) / 8;
+#endif
+				break;
+			}
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		if (p[i] < 0x80) {
 			i++;
 			continue;
@@ -483,13 +516,67 @@ static void dict_free(struct dict *d)
 	d->over = 1;
 }
 
-static int32_t dict_find(const struct dict *d, uint64_t h, const char *p, size_t n)
+/*
+ * Hash of a dictionary value.  Categorical values are short (department,
+ * city, device), so up to 16 bytes are mixed inline with two multiplies
+ * instead of a library call per value; longer ones go to XXH3.  Only this
+ * process sees the hashes.
+ */
+static inline uint64_t val_hash(const char *p, size_t n)
+{
+	uint64_t a = 0, b = 0;
+
+	if (n > 16)
+		return XXH3_64bits(p, n);
+	if (n >= 8) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + n - 8, 8);
+	} else if (n >= 4) {
+		uint32_t x, y;
+		memcpy(&x, p, 4);
+		memcpy(&y, p + n - 4, 4);
+		a = x;
+		b = y;
+	} else if (n > 0) {
+		a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[n / 2] << 8 |
+		    (unsigned char)p[n - 1];
+	}
+	a ^= UINT64_C(0x9E3779B97F4A7C15) * (n + 1);
+	unsigned __int128 m = (unsigned __int128)(a ^ UINT64_C(0xA0761D6478BD642F)) *
+			      (b ^ UINT64_C(0xE7037ED1A0B428DB));
+	uint64_t h = (uint64_t)m ^ (uint64_t)(m >> 64);
+	return h ^ (h >> 29);
+}
+
+/* memcmp(a, b, n) == 0 for the short values dictionaries hold, inline. */
+static inline int val_eq(const char *a, const char *b, size_t n)
+{
+	if (n >= 8 && n <= 16) {
+		uint64_t x0, x1, y0, y1;
+		memcpy(&x0, a, 8);
+		memcpy(&y0, b, 8);
+		memcpy(&x1, a + n - 8, 8);
+		memcpy(&y1, b + n - 8, 8);
+		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	}
+	if (n >= 4 && n < 8) {
+		uint32_t x0, x1, y0, y1;
+		memcpy(&x0, a, 4);
+		memcpy(&y0, b, 4);
+		memcpy(&x1, a + n - 4, 4);
+		memcpy(&y1, b + n - 4, 4);
+		return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+	}
+	return !memcmp(a, b, n);
+}
+
+static inline int32_t dict_find(const struct dict *d, uint64_t h, const char *p, size_t n)
 {
 	for (size_t s = h & d->mask;; s = (s + 1) & d->mask) {
 		int32_t e = d->slots[s];
 		if (e < 0)
 			return -1;
-		if (d->hash[e] == h && d->len[e] == n && !memcmp(d->arena + d->off[e], p, n))
+		if (d->hash[e] == h && d->len[e] == n && val_eq(d->arena + d->off[e], p, n))
 			return e;
 	}
 }
@@ -519,7 +606,7 @@ static void dict_add(struct dict *d, const char *p, size_t n)
 		dict_free(d);
 		return;
 	}
-	uint64_t h = XXH3_64bits(p, n);
+	uint64_t h = val_hash(p, n);
 	if (dict_find(d, h, p, n) >= 0)
 		return;
 	if (d->n >= d->limit) {
@@ -730,7 +817,38 @@ static int problem(struct ingest *g, const struct recinfo *ri, int col, int reas
 
 /* ---------------- one record, both passes ---------------- */
 
-static void infer_value(struct col *c, const char *p, size_t n)
+/*
+ * ade_classify with its two commonest answers inline: short all-digit
+ * integers, and text whose first byte cannot start a number, bool, nan or
+ * inf (ade_classify's own first test).
+ */
+static inline int classify(const char *p, size_t n)
+{
+	unsigned char c0 = (unsigned char)p[0];
+
+	if ((unsigned)(c0 - '0') <= 9) {
+		size_t j = 1;
+		while (j < n && (unsigned)((unsigned char)p[j] - '0') <= 9)
+			j++;
+		if (j == n && n <= 18)
+			return ADE_CLS_INT;
+		if (j < n && p[j] == '.') { /* d+ . d* is always a float */
+			size_t k = j + 1;
+			while (k < n && (unsigned)((unsigned char)p[k] - '0') <= 9)
+				k++;
+			if (k == n)
+				return ADE_CLS_FLOAT;
+		}
+	} else if (c0 != '-' && c0 != '+' && c0 != '.') {
+		unsigned lc = c0 | 0x20;
+		if (lc != 't' && lc != 'f' && lc != 'n' && lc != 'i')
+			return ADE_CLS_OTHER;
+	}
+	return ade_classify(p, n);
+}
+
+static inline __attribute__((always_inline)) void infer_value(struct col *c, const char *p,
+							     size_t n)
 {
 	c->present++;
 	if (c->hinted) {
@@ -738,7 +856,7 @@ static void infer_value(struct col *c, const char *p, size_t n)
 			dict_add(&c->d, p, n);
 		return;
 	}
-	int cls = ade_classify(p, n);
+	int cls = classify(p, n);
 	c->cls[__builtin_ctz((unsigned)cls)]++;
 	/* Only a column holding text can end up categorical, so distinct
 	 * values are collected from its first text value on; hashing every
@@ -754,74 +872,80 @@ static void infer_value(struct col *c, const char *p, size_t n)
 		dict_add(&c->d, p, n);
 }
 
-/* Converts and appends one value; -1 when it is not of the column's type. */
-static int put_value(struct ingest *g, struct col *c, const char *p, size_t n)
+/*
+ * Converts one value into c->v; -1 when it is not of the column's type.
+ * Pass 2 converts each value once, checks the whole record, then appends.
+ */
+static inline __attribute__((always_inline)) int convert(struct col *c, const char *p,
+						       size_t n)
 {
-	int64_t i;
-	double d;
-	int b;
-
 	switch (c->type) {
 	case ADE_TYPE_INT64:
-		if (ade_parse_i64(p, n, &i) != ADE_NUM_OK)
-			return -1;
-		ade_frame_put_i64(g->fw, c->w, i);
-		return 0;
-	case ADE_TYPE_FLOAT64:
-		if (ade_parse_f64(p, n, &d))
-			return -1;
-		ade_frame_put_f64(g->fw, c->w, d);
-		return 0;
-	case ADE_TYPE_BOOL:
-		if (ade_parse_bool(p, n, &b))
-			return -1;
-		ade_frame_put_bool(g->fw, c->w, b);
-		return 0;
-	case ADE_TYPE_DATE:
-		if (ade_parse_date(p, n, &i))
-			return -1;
-		ade_frame_put_i64(g->fw, c->w, i);
-		return 0;
-	case ADE_TYPE_TIMESTAMP:
-		if (ade_parse_timestamp(p, n, &i)) {
-			if (ade_parse_date(p, n, &i))
-				return -1;
-			i *= INT64_C(86400000000);
+		if (n && n <= 18) { /* all digits: cannot overflow */
+			int64_t v = 0;
+			size_t j = 0;
+			for (; j < n; j++) {
+				unsigned d = (unsigned char)p[j] - '0';
+				if (d > 9)
+					break;
+				v = v * 10 + d;
+			}
+			if (j == n) {
+				c->v.i = v;
+				return 0;
+			}
 		}
-		ade_frame_put_i64(g->fw, c->w, i);
+		return ade_parse_i64(p, n, &c->v.i) == ADE_NUM_OK ? 0 : -1;
+	case ADE_TYPE_FLOAT64:
+		if (!ade_parse_f64_short(p, n, &c->v.f))
+			return 0;
+		return ade_parse_f64(p, n, &c->v.f);
+	case ADE_TYPE_BOOL:
+		return ade_parse_bool(p, n, &c->v.b);
+	case ADE_TYPE_DATE:
+		return ade_parse_date(p, n, &c->v.i);
+	case ADE_TYPE_TIMESTAMP:
+		if (ade_parse_timestamp(p, n, &c->v.i)) {
+			if (ade_parse_date(p, n, &c->v.i))
+				return -1;
+			c->v.i *= INT64_C(86400000000);
+		}
 		return 0;
 	case ADE_TYPE_CATEGORICAL: {
-		int32_t e = c->d.over ? -1 : dict_find(&c->d, XXH3_64bits(p, n), p, n);
+		int32_t e = c->d.over ? -1 : dict_find(&c->d, val_hash(p, n), p, n);
 		if (e < 0)
 			return -1;
-		ade_frame_put_code(g->fw, c->w, c->d.code[e]);
+		c->v.code = c->d.code[e];
 		return 0;
 	}
 	case ADE_TYPE_STRING:
-		ade_frame_put_str(g->fw, c->w, p, n);
 		return 0;
 	}
 	return -1;
 }
 
-static int type_ok(const struct col *c, const char *p, size_t n)
+/* Appends the value convert() left in c->v (vp/vl for strings). */
+static inline void put_value(struct ingest *g, struct col *c)
 {
-	int64_t i;
-	double d;
-	int b;
-
 	switch (c->type) {
-	case ADE_TYPE_INT64: return ade_parse_i64(p, n, &i) == ADE_NUM_OK;
-	case ADE_TYPE_FLOAT64: return !ade_parse_f64(p, n, &d);
-	case ADE_TYPE_BOOL: return !ade_parse_bool(p, n, &b);
-	case ADE_TYPE_DATE: return !ade_parse_date(p, n, &i);
+	case ADE_TYPE_INT64:
+	case ADE_TYPE_DATE:
 	case ADE_TYPE_TIMESTAMP:
-		return !ade_parse_timestamp(p, n, &i) || !ade_parse_date(p, n, &i);
+		ade_frame_put_i64(g->fw, c->w, c->v.i);
+		break;
+	case ADE_TYPE_FLOAT64:
+		ade_frame_put_f64(g->fw, c->w, c->v.f);
+		break;
+	case ADE_TYPE_BOOL:
+		ade_frame_put_bool(g->fw, c->w, c->v.b);
+		break;
 	case ADE_TYPE_CATEGORICAL:
-		return !c->d.over && dict_find(&c->d, XXH3_64bits(p, n), p, n) >= 0;
-	case ADE_TYPE_STRING: return 1;
+		ade_frame_put_code(g->fw, c->w, c->v.code);
+		break;
+	case ADE_TYPE_STRING:
+		ade_frame_put_str(g->fw, c->w, c->vp, c->vl);
+		break;
 	}
-	return 0;
 }
 
 /*
@@ -834,6 +958,27 @@ static void handle_values(struct ingest *g, const struct recinfo *ri, int raw_ch
 	int utf8_bad = !raw_checked && !utf8_valid(ri->raw, ri->raw_len);
 	int found_utf8 = 0;
 
+	if (utf8_bad && g->pass == 1)
+		g->utf8_bad_seen = 1;
+	int ncols = g->ncols;
+	struct col *cols = g->cols;
+
+	/* The common case: a valid CSV record no longer than max_field_bytes
+	 * (its fields are slices of it, or shorter once unescaped) has no
+	 * field-level problem to look for, so one loop per pass does. */
+	if (!utf8_bad && g->format == FMT_CSV && ri->raw_len <= g->c.max_field) {
+		if (g->pass == 1) {
+			for (int i = 0; i < ncols; i++) {
+				struct col *c = &cols[i];
+				if (c->gen == gen && !is_missing(&g->c, c->vp, c->vl))
+					infer_value(c, c->vp, c->vl);
+			}
+			return;
+		}
+		for (int i = 0; i < ncols; i++)
+			cols[i].bad = 0;
+		goto pass2;
+	}
 	for (int i = 0; i < g->ncols; i++) {
 		struct col *c = &g->cols[i];
 		if (c->gen != gen)
@@ -867,13 +1012,16 @@ static void handle_values(struct ingest *g, const struct recinfo *ri, int raw_ch
 		}
 		return;
 	}
-	/* Pass 2: check every value before appending any, so a dropped record
-	 * leaves no partial row in the frame. */
-	for (int i = 0; i < g->ncols; i++) {
+	/* Pass 2: convert and check every value before appending any, so a
+	 * dropped record leaves no partial row in the frame. */
+pass2:
+	for (int i = 0; i < ncols; i++) {
 		struct col *c = &g->cols[i];
-		if (c->gen != gen || c->bad || is_missing(&g->c, c->vp, c->vl))
+		if (c->gen != gen || c->bad || is_missing(&g->c, c->vp, c->vl)) {
+			c->bad = 1; /* null in this record */
 			continue;
-		if (!type_ok(c, c->vp, c->vl)) {
+		}
+		if (convert(c, c->vp, c->vl)) {
 			char d[160];
 			int k = (int)(c->vl < 40 ? c->vl : 40);
 			snprintf(d, sizeof(d), "'%.*s%s' is not %s", k, c->vp, c->vl > 40 ? "..." : "",
@@ -883,12 +1031,12 @@ static void handle_values(struct ingest *g, const struct recinfo *ri, int raw_ch
 			c->bad = 1;
 		}
 	}
-	for (int i = 0; i < g->ncols; i++) {
-		struct col *c = &g->cols[i];
-		if (c->gen != gen || c->bad || is_missing(&g->c, c->vp, c->vl))
+	for (int i = 0; i < ncols; i++) {
+		struct col *c = &cols[i];
+		if (c->bad)
 			ade_frame_put_null(g->fw, c->w);
 		else
-			put_value(g, c, c->vp, c->vl);
+			put_value(g, c);
 	}
 	g->rows_written++;
 }
@@ -996,6 +1144,55 @@ static int read_csv(struct ingest *g, struct ade_input *in, struct ade_error *er
 				 g->fmap_n);
 			problem(g, &ri, -1, ADE_Q_FIELD_COUNT, d, 0);
 			continue;
+		}
+		if (g->pass == 1 && rec.nfields == (size_t)g->fmap_n &&
+		    rec.raw_len <= g->c.max_field && (rec.ascii || utf8_valid(rec.raw, rec.raw_len))) {
+			/* Pass 1's common case (see handle_values): no field-level
+			 * problem is possible, so infer straight from the fields. */
+			for (size_t i = 0; i < rec.nfields; i++) {
+				const char *p = rec.fields[i].p;
+				size_t n = rec.fields[i].len;
+				if (!is_missing(&g->c, p, n))
+					infer_value(&g->cols[g->fmap[i]], p, n);
+			}
+			continue;
+		}
+		if (g->pass == 2 && rec.nfields == (size_t)g->fmap_n && g->fmap_n == g->ncols &&
+		    rec.raw_len <= g->c.max_field &&
+		    (!g->utf8_bad_seen || utf8_valid(rec.raw, rec.raw_len))) {
+			/* Pass 2's common case: every column has its field.  Convert
+			 * all, then append; on the first value that does not convert,
+			 * fall through to handle_values, which reports it (convert
+			 * has no effect but on c->v).  UTF-8 was checked in pass 1:
+			 * if no record had invalid UTF-8 there, the bytes now are the
+			 * same or the input hash differs and the run fails (exit 75)
+			 * without a frame. */
+			int ok = 1;
+			for (size_t i = 0; i < rec.nfields; i++) {
+				struct col *c = &g->cols[g->fmap[i]];
+				const char *p = rec.fields[i].p;
+				size_t n = rec.fields[i].len;
+				c->vp = p;
+				c->vl = n;
+				c->bad = is_missing(&g->c, p, n);
+				if (!c->bad && convert(c, p, n)) {
+					ok = 0;
+					break;
+				}
+			}
+			if (ok) {
+				for (int i = 0; i < g->ncols; i++) {
+					struct col *c = &g->cols[i];
+					if (c->bad)
+						ade_frame_put_null(g->fw, c->w);
+					else
+						put_value(g, c);
+				}
+				g->rows_written++;
+				if (g->failed_data) /* as after handle_values */
+					break;
+				continue;
+			}
 		}
 		if (rec.nfields < (size_t)g->fmap_n && g->pass == 2)
 			g->q.nulled[ADE_Q_FIELD_COUNT]++;

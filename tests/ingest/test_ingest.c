@@ -128,6 +128,68 @@ static void test_csv_lines_offsets(void **state)
 	ade_csv_free(r);
 }
 
+/*
+ * Records straddling the reader's 64 KiB index windows and its refills:
+ * quoted fields with delimiters, doubled quotes and line breaks, quotes
+ * inside unquoted fields and non-ASCII bytes, checked field by field, with
+ * line numbers, and rec.ascii never claiming ASCII for a non-ASCII record.
+ */
+static void test_csv_index_windows(void **state)
+{
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	const int n = 6000;
+
+	for (int i = 0; i < n; i++) {
+		int pad = (i * 37) % 90;
+		ade_strbuf_addf(&sb, "%d,", i);
+		switch (i % 4) {
+		case 0: ade_strbuf_addf(&sb, "\"a,%*s\"", pad, ""); break;
+		case 1: ade_strbuf_addf(&sb, "\"q\"\"%d\"\"\n%*s\"", i, pad, ""); break;
+		case 2: ade_strbuf_addf(&sb, "b\"%*s", pad, ""); break;
+		default: ade_strbuf_addf(&sb, "\xC3\xA9%*s", pad, ""); break;
+		}
+		ade_strbuf_adds(&sb, i % 5 ? ",z\n" : ",z\r\n");
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			setenv("ADE_CSV_READ_LIMIT", "5000", 1);
+		struct ade_csv_reader *r = ade_csv_new_mem(sb.buf, sb.len, ',', 0);
+		struct ade_csv_record rec;
+		int i = 0, ascii = 0;
+		int64_t line = 1;
+		while (ade_csv_next(r, &rec, NULL) > 0) {
+			char want[256];
+			int pad = (i * 37) % 90;
+			assert_int_equal(rec.status, ADE_CSV_OK);
+			assert_int_equal(rec.nfields, 3);
+			assert_int_equal(rec.line, line);
+			line += 1 + (i % 4 == 1);
+			switch (i % 4) {
+			case 0: snprintf(want, sizeof(want), "a,%*s", pad, ""); break;
+			case 1: snprintf(want, sizeof(want), "q\"%d\"\n%*s", i, pad, ""); break;
+			case 2: snprintf(want, sizeof(want), "b\"%*s", pad, ""); break;
+			default: snprintf(want, sizeof(want), "\xC3\xA9%*s", pad, ""); break;
+			}
+			assert_int_equal(rec.fields[1].len, strlen(want));
+			assert_memory_equal(rec.fields[1].p, want, strlen(want));
+			assert_int_equal(rec.fields[2].len, 1);
+			if (rec.ascii) {
+				for (size_t k = 0; k < rec.raw_len; k++)
+					assert_true((unsigned char)rec.raw[k] < 0x80);
+				ascii++;
+			}
+			i++;
+		}
+		assert_int_equal(i, n);
+#if defined(__SSE2__) && !defined(ADE_CSV_NO_SIMD)
+		assert_true(ascii > n / 2); /* the index found the ASCII records */
+#endif
+		ade_csv_free(r);
+	}
+	unsetenv("ADE_CSV_READ_LIMIT");
+	ade_strbuf_release(&sb);
+}
+
 static void test_csv_big_field(void **state)
 {
 	size_t big = 1 << 20; /* a 1 MiB field: the buffer grows for it */
@@ -656,6 +718,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_csv_table),
 		cmocka_unit_test(test_csv_lines_offsets),
+		cmocka_unit_test(test_csv_index_windows),
 		cmocka_unit_test(test_csv_big_field),
 		cmocka_unit_test(test_ndjson),
 		cmocka_unit_test(test_numparse),
