@@ -66,6 +66,9 @@ struct stage_rt {
 	 */
 	int prepped;
 	int prep_logfd;
+	/* A stage sensor (wait_for) polling: ready, but not in the queue. */
+	int sensing;
+	int64_t sensor_since_us; /* wall clock, when it first found no file */
 };
 
 struct run_rt {
@@ -79,6 +82,9 @@ struct run_rt {
 	int n_done;
 	int active;
 	int finished;
+	int activated;       /* taken out of the queue (active now or ended) */
+	int64_t due_us;      /* wall clock: when a pipeline sensor starts counting */
+	int64_t sensor_next_ns; /* mono: next check of the pipeline sensor */
 	int64_t start_ns;
 	/* What to do when activated. */
 	enum ade_add_mode mode;
@@ -201,9 +207,55 @@ int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
 			r->deps[r->dep_off[u] + fill[u]++] = i;
 		}
 	free(fill);
+	r->due_us = ade_now_wall_us();
 	ex->runs = ade_xrealloc(ex->runs, sizeof(*ex->runs) * (size_t)(ex->n_runs + 1));
 	ex->runs[ex->n_runs++] = r;
 	return 0;
+}
+
+void ade_exec_set_due(struct ade_exec *ex, int64_t due_us)
+{
+	if (ex->n_runs)
+		ex->runs[ex->n_runs - 1]->due_us = due_us;
+}
+
+int ade_exec_has(struct ade_exec *ex, const char *pipeline, const char *ds)
+{
+	for (int k = 0; k < ex->n_runs; k++) {
+		struct run_rt *r = ex->runs[k];
+		if (!r->finished && !strcmp(r->p->name, pipeline) && !strcmp(r->ds, ds))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Renders a sensor's path for a run and reports whether the file exists.
+ * Relative paths are relative to the pipeline file's directory.
+ */
+static int sensor_ready(struct run_rt *r, const struct ade_sensor *w, const char *home,
+			char **path_out)
+{
+	struct ade_template_vars v = {
+		.ds = r->ds, .ds_nodash = r->ds_nodash, .interval_start = r->istart,
+		.interval_end = r->iend, .run_id = r->row.run_id ? r->row.run_id : "",
+		.batch = NULL, .home = home, .params = r->p->params,
+	};
+	char *path = NULL;
+
+	if (ade_template_render(w->path, &v, &path, NULL))
+		path = ade_xstrdup(w->path);
+	if (path[0] != '/') {
+		char *abs = ade_xasprintf("%s/%s", r->p->dir, path);
+		free(path);
+		path = abs;
+	}
+	int ok = ade_fs_exists(path);
+	if (path_out)
+		*path_out = path;
+	else
+		free(path);
+	return ok;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -1227,6 +1279,14 @@ static int64_t timers(struct ade_exec *ex)
 					NEXT(t->deadline_ns);
 				if (t->kill_ns)
 					NEXT(t->kill_ns);
+			} else if (t->state == S_READY && t->sensing) {
+				if (now >= t->retry_ns) {
+					t->sensing = 0;
+					push_ready(ex, r, i);
+					next = 0;
+				} else {
+					NEXT(t->retry_ns);
+				}
 			} else if (t->state == S_RETRY_WAIT) {
 				if (ex->interrupted) {
 					set_state(ex, r, i, S_FAILED, "interrupted");
@@ -1273,11 +1333,133 @@ static void on_sigchld(int sig)
 	(void)sig;
 }
 
+/*
+ * A stage's own sensor: returns 1 (and arranges a later check, or fails
+ * the stage at its timeout) while its file is missing.  A waiting stage
+ * holds no job slot.
+ */
+static int stage_sensor_blocks(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	const struct ade_sensor *w = r->p->stages[i].wait_for;
+	struct stage_rt *t = &r->st[i];
+	char *path = NULL;
+
+	if (!w || sensor_ready(r, w, ex->o.home, &path)) {
+		free(path);
+		return 0;
+	}
+	int64_t now = ade_now_wall_us();
+	if (!t->sensor_since_us) {
+		t->sensor_since_us = now;
+		announce(ex, "%s %s %s waiting for %s (every %.3gs, up to %.3gs)", r->p->name, r->ds,
+			 r->p->stages[i].name, path, w->poke_ms / 1e3, w->timeout_ms / 1e3);
+	}
+	if (now - t->sensor_since_us >= w->timeout_ms * 1000) {
+		char note[512];
+		snprintf(note, sizeof(note), "wait_for timed out after %.3gs: '%s' does not exist",
+			 w->timeout_ms / 1e3, path);
+		announce(ex, "FAILED: %s %s %s: %s", r->p->name, r->ds, r->p->stages[i].name, note);
+		set_state(ex, r, i, S_FAILED, note);
+	} else {
+		t->sensing = 1;
+		t->retry_ns = ade_now_mono_ns() + w->poke_ms * 1000000;
+	}
+	free(path);
+	return 1;
+}
+
+/*
+ * A run whose pipeline sensor gave up: it is recorded as a failed run with
+ * the reason, so `ade runs` shows it and a backfill can retry it.
+ */
+static void fail_waiting_run(struct ade_exec *ex, struct run_rt *r, const char *path)
+{
+	struct ade_error err = {0};
+	char note[512];
+
+	snprintf(note, sizeof(note), "wait_for timed out after %.3gs: '%s' does not exist",
+		 r->p->wait_for->timeout_ms / 1e3, path);
+	r->activated = 1;
+	r->finished = 1;
+	ex->sum.runs_failed++;
+	if (ade_state_run_create(ex->state, r->p->name, r->ds, r->p->path, r->p->hash,
+				 ex->o.home, &r->row, &err) == 0) {
+		ade_state_run_set_state(ex->state, r->row.run_id, "failed", 1, NULL);
+		ade_state_run_note(ex->state, r->row.run_id, note, NULL);
+	}
+	announce(ex, "FAILED: %s %s: %s", r->p->name, r->ds, note);
+}
+
+/*
+ * Takes queued runs into activity while max_active_runs allows.  A run
+ * whose pipeline sensor has no file yet waits without taking a place.
+ * Returns ns until the next sensor check (-1: none), or sets *fatal.
+ */
+static int64_t activate_runs(struct ade_exec *ex, int *n_active, int *pending, int *fatal,
+			     struct ade_error *err)
+{
+	int64_t next = -1, now = ade_now_mono_ns();
+
+	*pending = 0;
+	for (int k = 0; k < ex->n_runs && !ex->interrupted; k++) {
+		struct run_rt *r = ex->runs[k];
+		if (r->activated)
+			continue;
+		*pending = 1;
+		if (*n_active >= ex->o.max_active_runs)
+			break;
+		if (r->p->wait_for) {
+			char *path = NULL;
+			if (r->sensor_next_ns > now) {
+				int64_t d = r->sensor_next_ns - now;
+				next = next < 0 || d < next ? d : next;
+				continue;
+			}
+			if (!sensor_ready(r, r->p->wait_for, ex->o.home, &path)) {
+				int64_t waited = ade_now_wall_us() - r->due_us;
+				if (waited >= r->p->wait_for->timeout_ms * 1000) {
+					db_commit(ex);
+					fail_waiting_run(ex, r, path);
+				} else {
+					if (!r->sensor_next_ns)
+						announce(ex, "%s %s waiting for %s", r->p->name, r->ds, path);
+					r->sensor_next_ns = now + r->p->wait_for->poke_ms * 1000000;
+					int64_t d = r->p->wait_for->poke_ms * 1000000;
+					next = next < 0 || d < next ? d : next;
+				}
+				free(path);
+				continue;
+			}
+			free(path);
+		}
+		db_commit(ex); /* run creation has its own transaction */
+		r->activated = 1;
+		int rc = activate(ex, r, err);
+		if (rc) {
+			announce(ex, "%s %s: %s", r->p->name, r->ds, err->msg);
+			r->finished = 1;
+			ex->sum.runs_failed++;
+			if (rc == ADE_EDB) {
+				*fatal = rc;
+				return -1;
+			}
+			continue;
+		}
+		(*n_active)++;
+	}
+	/* What is still queued now, after activations that failed or ended at once. */
+	*pending = 0;
+	for (int k = 0; k < ex->n_runs; k++)
+		if (!ex->runs[k]->activated)
+			*pending = 1;
+	return next;
+}
+
 int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_error *err)
 {
 	sigset_t set, old;
 	struct sigaction sa = {0};
-	int rc = 0, next_run = 0, n_active = 0;
+	int rc = 0, n_active = 0, keep = 0, stop_ticking = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -1291,65 +1473,73 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	ex->t0 = ade_now_mono_ns();
 
 	for (;;) {
-		/* Activate runs while there is room (run creation has its own transaction). */
-		if (next_run < ex->n_runs && n_active < ex->o.max_active_runs)
+		int64_t tick_wake = -1;
+		int pending = 0, fatal = 0;
+		if (ex->o.tick && !stop_ticking && !ex->interrupted) {
 			db_commit(ex);
-		while (!ex->interrupted && next_run < ex->n_runs && n_active < ex->o.max_active_runs) {
-			struct run_rt *r = ex->runs[next_run++];
-			if ((rc = activate(ex, r, err))) {
-				announce(ex, "%s %s: %s", r->p->name, r->ds, err->msg);
-				r->finished = 1;
-				ex->sum.runs_failed++;
-				if (rc == ADE_EDB)
-					goto out;
-				rc = 0;
-				continue;
-			}
-			n_active++;
+			keep = ex->o.tick(ex, ex->o.arg, &tick_wake);
+		} else {
+			keep = 0;
+		}
+		int64_t sensor_wake = activate_runs(ex, &n_active, &pending, &fatal, err);
+		if (fatal) {
+			rc = fatal;
+			goto out;
 		}
 		/* Start ready stages, oldest first, while there are free slots. */
 		while (!ex->interrupted && ex->n_running < ex->o.jobs &&
 		       ex->ready_head < ex->n_ready) {
 			struct ready q = ex->ready[ex->ready_head++];
-			if (q.r->active && q.r->st[q.i].state == S_READY)
+			if (q.r->active && q.r->st[q.i].state == S_READY &&
+			    !stage_sensor_blocks(ex, q.r, q.i))
 				start_stage(ex, q.r, q.i);
 		}
 		/* Runs whose stages are all decided are over. */
+		int ended = 0;
 		for (int k = 0; k < ex->n_runs; k++) {
 			struct run_rt *r = ex->runs[k];
 			if (r->active && r->n_done == r->p->n_stages) {
 				end_run(ex, r);
 				n_active--;
+				ended = 1;
 			}
 		}
 		db_commit(ex);
-		if (n_active == 0 && (next_run >= ex->n_runs || ex->interrupted))
+		if (n_active == 0 && (ex->interrupted || (!pending && !keep)))
 			break;
-		if (n_active == 0)
-			continue;
+		if (ended && pending && !ex->interrupted)
+			continue; /* a place was freed: take the next queued run now */
 
-		int64_t wait_ns = timers(ex);
+		int64_t wait_ns = n_active ? timers(ex) : -1;
 		if (wait_ns == 0)
 			continue;
-		struct timespec ts, *tsp = NULL;
-		if (wait_ns > 0) {
-			ts.tv_sec = wait_ns / 1000000000;
-			ts.tv_nsec = wait_ns % 1000000000;
-			tsp = &ts;
-		}
-		if (ex->n_running == 0 && wait_ns < 0) {
+		if (sensor_wake >= 0 && (wait_ns < 0 || sensor_wake < wait_ns))
+			wait_ns = sensor_wake;
+		if (keep && tick_wake >= 0 && (wait_ns < 0 || tick_wake < wait_ns))
+			wait_ns = tick_wake;
+		if (n_active && ex->n_running == 0 && wait_ns < 0 && !keep) {
 			/* Nothing runs and nothing is due: the plan is stuck. */
 			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");
 			goto out;
 		}
+		struct timespec ts, *tsp = NULL;
+		if (wait_ns >= 0) {
+			ts.tv_sec = wait_ns / 1000000000;
+			ts.tv_nsec = wait_ns % 1000000000;
+			tsp = &ts;
+		}
 		siginfo_t info;
 		int sig = tsp ? sigtimedwait(&set, &info, tsp) : sigwaitinfo(&set, &info);
-		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+		if (sig == SIGHUP && ex->o.on_hup) {
+			ex->o.on_hup(ex->o.arg);
+		} else if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+			stop_ticking = 1;
 			if (!ex->interrupted)
 				interrupt_all(ex);
 		}
 		reap(ex);
-		timers(ex);
+		if (n_active)
+			timers(ex);
 	}
 out:
 	db_commit(ex);

@@ -23,12 +23,23 @@
 #include "state.h"
 
 struct ade_error;
+struct ade_exec;
 
 struct ade_exec_opts {
 	const char *home;     /* absolute */
 	int jobs;             /* stages at once, >= 1 */
 	int max_active_runs;  /* runs at once, >= 1 */
 	int progress;         /* 0 quiet, 1 a line per event, 2 overprinted tty line */
+	/*
+	 * Long-lived use (ade schedule).  tick is called on every turn of the
+	 * loop and may ade_exec_add() runs; it returns 1 to keep the loop
+	 * going when no run is active, 0 when it has nothing more to add, and
+	 * sets *wake_ns to when it wants to be called again (-1: no wish).
+	 * on_hup is called for SIGHUP instead of treating it as an interrupt.
+	 */
+	int (*tick)(struct ade_exec *ex, void *arg, int64_t *wake_ns);
+	void (*on_hup)(void *arg);
+	void *arg;
 };
 
 enum ade_add_mode {
@@ -51,6 +62,16 @@ void ade_exec_free(struct ade_exec *ex);
 int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
 		 enum ade_add_mode mode, const char *only, const char *from_stage,
 		 struct ade_error *err);
+
+/*
+ * Sets when a queued run's pipeline-level sensor started waiting
+ * (microseconds since the epoch); by default the time it was added.  Its
+ * timeout counts from there.  Applies to the run added last.
+ */
+void ade_exec_set_due(struct ade_exec *ex, int64_t due_us);
+
+/* 1 if a run of (pipeline, ds) is queued, waiting or active in ex. */
+int ade_exec_has(struct ade_exec *ex, const char *pipeline, const char *ds);
 
 struct ade_exec_summary {
 	int runs_ok;

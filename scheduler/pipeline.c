@@ -475,6 +475,47 @@ static int stage_option(struct loader *L, struct ade_stage_def *s, const char *k
 
 static struct ade_stage_def stage_defaults;
 
+static int sensor_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *arg)
+{
+	struct ade_sensor *w = arg;
+	const char *key = scalar(k);
+
+	if (!strcmp(key, "path"))
+		return want_string(L, v, "wait_for.path", &w->path);
+	if (!strcmp(key, "poke_interval")) {
+		int rc = want_duration(L, v, "wait_for.poke_interval", &w->poke_ms);
+		if (!rc && w->poke_ms < 10)
+			rc = fail_at(L, v, "wait_for.poke_interval must be at least 10ms");
+		return rc;
+	}
+	if (!strcmp(key, "timeout"))
+		return want_duration(L, v, "wait_for.timeout", &w->timeout_ms);
+	return fail_at(L, k, "unknown key '%s' in wait_for (path, poke_interval, timeout)", key);
+}
+
+static int load_sensor(struct loader *L, yaml_node_t *v, struct ade_sensor **out)
+{
+	struct ade_sensor *w = ade_xcalloc(1, sizeof(*w));
+	int rc;
+
+	w->poke_ms = 30000;
+	w->timeout_ms = 6 * 3600 * 1000;
+	*out = w;
+	if ((rc = each_pair(L, v, "wait_for", sensor_pair, w)))
+		return rc;
+	if (!w->path)
+		return fail_at(L, v, "wait_for needs a path");
+	return check_templates(L, v);
+}
+
+static void free_sensor(struct ade_sensor *w)
+{
+	if (w) {
+		free(w->path);
+		free(w);
+	}
+}
+
 static int defaults_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *arg)
 {
 	int handled = 0;
@@ -655,9 +696,9 @@ static int stage_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *ar
 	if (!strcmp(key, "description"))
 		return want_scalar(L, v, "description");
 	if (!strcmp(key, "wait_for")) {
-		if (v->type != YAML_MAPPING_NODE)
-			return fail_at(L, v, "wait_for must be a mapping, not %s", kind_name(v));
-		return check_templates(L, v);
+		free_sensor(s->wait_for);
+		s->wait_for = NULL;
+		return load_sensor(L, v, &s->wait_for);
 	}
 	return fail_at(L, k, "unknown key '%s' in stage '%s'", key, s->name);
 }
@@ -839,7 +880,12 @@ static int top_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *arg)
 	 * Sections read by later parts of ade: kept as JSON, their own
 	 * modules check their contents.
 	 */
-	static const char *sections[] = {"stream", "wait_for", "lineage", "artifacts",
+	if (!strcmp(key, "wait_for")) {
+		free_sensor(p->wait_for);
+		p->wait_for = NULL;
+		return load_sensor(L, v, &p->wait_for);
+	}
+	static const char *sections[] = {"stream", "lineage", "artifacts",
 					 "columns", "tags", "warehouse"};
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		if (!strcmp(key, sections[i])) {
@@ -1084,7 +1130,9 @@ void ade_pipeline_free(struct ade_pipeline *p)
 			free(s->env[j]);
 		free(s->env);
 		free(s->retry_on);
+		free_sensor(s->wait_for);
 	}
+	free_sensor(p->wait_for);
 	free(p->stages);
 	free(p->order);
 	free(p->name);

@@ -21,6 +21,13 @@ enum ade_trigger {
 	ADE_TRIGGER_NONE_FAILED,
 };
 
+/* A sensor: wait for a file to exist before starting (`wait_for:`). */
+struct ade_sensor {
+	char *path;          /* templates unresolved; relative to the pipeline's dir */
+	int64_t poke_ms;     /* between checks; default 30 s */
+	int64_t timeout_ms;  /* give up and fail after; default 6 h */
+};
+
 /* Where a value came from in the file, for messages about it. */
 struct ade_pos {
 	int line;
@@ -50,6 +57,7 @@ struct ade_stage_def {
 	int64_t timeout_ms; /* 0 = none */
 	int64_t timeout_grace_ms;
 	enum ade_trigger trigger;
+	struct ade_sensor *wait_for; /* NULL: none */
 };
 
 struct ade_pipeline {
@@ -65,6 +73,7 @@ struct ade_pipeline {
 	char *source;       /* templates unresolved; may be NULL */
 	cJSON *params;      /* object of name -> scalar; never NULL */
 	cJSON *extra;       /* sections later modules read (stream, lineage, ...) */
+	struct ade_sensor *wait_for; /* NULL: none */
 	struct ade_stage_def *stages;
 	int n_stages;
 	int *order;         /* a topological order of stage indices */

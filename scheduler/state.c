@@ -34,7 +34,7 @@ static const char *schema_sql =
 	"  maxrss_kb INTEGER, exit_code INTEGER, signal INTEGER, reason TEXT, log_path TEXT,\n"
 	"  PRIMARY KEY(run_id, stage, attempt));\n";
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 
 static int db_fail(struct ade_state *st, struct ade_error *err, const char *what)
 {
@@ -95,6 +95,13 @@ int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err
 			rc = ade_error_set(err, ADE_EDB,
 					   "%s was written by a newer ade (schema %d, this ade knows %d)",
 					   st->path, version, STATE_SCHEMA_VERSION);
+			goto fail;
+		}
+		/* Version 2 added runs.reason; older files get the column. */
+		if (sqlite3_exec(st->db, "SELECT reason FROM runs LIMIT 0", NULL, NULL, NULL) !=
+			    SQLITE_OK &&
+		    (rc = ade_state_exec(st, "ALTER TABLE runs ADD COLUMN reason TEXT", err))) {
+			ade_state_exec(st, "ROLLBACK", NULL);
 			goto fail;
 		}
 		char sql[128];
@@ -418,6 +425,20 @@ int ade_state_run_set_state(struct ade_state *st, const char *run_id, const char
 		sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, run_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "update run");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_state_run_note(struct ade_state *st, const char *run_id, const char *note,
+		       struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	sqlite3_prepare_v2(st->db, "UPDATE runs SET reason=? WHERE run_id=?", -1, &s, NULL);
+	sqlite3_bind_text(s, 1, note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, run_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, err, "update run note");
 	sqlite3_finalize(s);
 	return rc;
 }

@@ -69,6 +69,10 @@ int ade_state_run_claim(struct ade_state *st, const char *run_id, struct ade_err
 int ade_state_run_set_state(struct ade_state *st, const char *run_id, const char *state,
 			    int ended, struct ade_error *err);
 
+/* Records why a run ended as it did (e.g. a sensor's timeout). */
+int ade_state_run_note(struct ade_state *st, const char *run_id, const char *note,
+		       struct ade_error *err);
+
 /* Per-stage state inside a run. */
 int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *stage,
 			const char *state, int attempts, const char *note,

@@ -93,7 +93,7 @@ static void test_open_creates_tables(void **state)
 	assert_true(table_exists(f->st.db, "stages"));
 	assert_true(table_exists(f->st.db, "attempts"));
 	char *v = query_text(f->st.db, "SELECT value FROM meta WHERE key='schema_version'");
-	assert_string_equal(v, "1");
+	assert_string_equal(v, "2");
 	free(v);
 	char *mode = query_text(f->st.db, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
@@ -336,20 +336,42 @@ static void test_attempts(void **state)
 	ade_run_row_release(&r);
 }
 
+/* A version-1 file (no runs.reason) is migrated in place when opened. */
+static void test_migrates_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct ade_error err = {0};
+	struct ade_state st2;
+
+	assert_int_equal(ade_state_exec(&f->st, "ALTER TABLE runs DROP COLUMN reason", &err), 0);
+	assert_int_equal(ade_state_exec(&f->st, "UPDATE meta SET value='1' WHERE key='schema_version'",
+					&err),
+			 0);
+	ade_state_close(&f->st);
+	assert_int_equal(ade_state_open(&st2, f->home, &err), 0);
+	char *v = query_text(st2.db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name='reason'");
+	assert_string_equal(v, "1");
+	free(v);
+	v = query_text(st2.db, "SELECT value FROM meta WHERE key='schema_version'");
+	assert_string_equal(v, "2");
+	free(v);
+	f->st = st2;
+}
+
 static void test_newer_schema_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct ade_error err = {0};
 	struct ade_state st2;
 
-	assert_int_equal(ade_state_exec(&f->st, "UPDATE meta SET value='2' WHERE key='schema_version'",
+	assert_int_equal(ade_state_exec(&f->st, "UPDATE meta SET value='3' WHERE key='schema_version'",
 					&err),
 			 0);
 	ade_state_close(&f->st);
 	assert_int_equal(ade_state_open(&st2, f->home, &err), ADE_EDB);
 	assert_null(st2.db);
 	assert_null(st2.path);
-	char *want = ade_xasprintf("%s/state.db was written by a newer ade (schema 2, this ade knows 1)",
+	char *want = ade_xasprintf("%s/state.db was written by a newer ade (schema 3, this ade knows 2)",
 				   f->home);
 	assert_string_equal(err.msg, want);
 	free(want);
@@ -358,7 +380,7 @@ static void test_newer_schema_refused(void **state)
 	char *path = ade_xasprintf("%s/state.db", f->home);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	char *v = query_text(db, "SELECT value FROM meta WHERE key='schema_version'");
-	assert_string_equal(v, "2");
+	assert_string_equal(v, "3");
 	free(v);
 	sqlite3_close(db);
 	free(path);
@@ -393,6 +415,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
 	};
