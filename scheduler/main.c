@@ -56,6 +56,48 @@ const struct ade_cmd ade_commands[] = {
 	 "peak memory.  RUN is a run id, a unique prefix of one, or PIPELINE/DS[/N]."},
 	{"logs", ade_cmd_logs, "ade logs RUN STAGE [--attempt N]",
 	 "Print the log of a stage's attempt (default: the last attempt)."},
+	{"models", ade_cmd_models, "ade models PIPELINE [--json] [--runs]",
+	 "List PIPELINE's model versions with their holdout metrics (N_TRAIN, N_TEST,\n"
+	 "MAE, RMSE, R2 and the MAE of always predicting the training mean), newest\n"
+	 "date first: from the warehouse table model_metrics when it has rows for\n"
+	 "PIPELINE (read-only), else (or with --runs) from the model.json files that\n"
+	 "ade-train left under HOME/runs/PIPELINE/DS/run-N/STAGE/out (docs/train.md)."},
+	{"predict", ade_cmd_predict,
+	 "ade predict PIPELINE [--model VERSION|--as-of D] [--stage S] --input FILE\n"
+	 "             [--out FILE] [--format csv|ndjson|auto]",
+	 "Apply a model that ade-train wrote to the rows of FILE (CSV or NDJSON, read\n"
+	 "as ade-ingest reads them) with exactly the training encoding and imputation,\n"
+	 "and write CSV to stdout or --out FILE: the model's key column when FILE has\n"
+	 "it, then `prediction`.  The model is the newest one, the newest on or before\n"
+	 "date D (--as-of), or the one whose version starts with VERSION (--model);\n"
+	 "--stage S picks among runs with several training stages.\n"
+	 "Null numbers are imputed with the training mean; unseen and null categories\n"
+	 "encode as all zeros; both are counted on stderr.  Exit 2 for bad arguments,\n"
+	 "1 when no model matches, the model file is truncated or from a newer format\n"
+	 "version, FILE cannot be read or lacks a feature column (docs/train.md)."},
+	{"kpis", ade_cmd_kpis,
+	 "ade kpis PIPELINE [--from D1] [--to D2] [--kpi NAME]... [--format table|csv|json]",
+	 "Print PIPELINE's KPI history from the warehouse: one row per date, one column\n"
+	 "per KPI (every KPI by name, or those given with --kpi, in that order).  Dates\n"
+	 "are the batch-mode loads; micro-batch KPIs are in the table kpi_history.\n"
+	 "Exit 1 when the warehouse has no KPIs for PIPELINE, 4 when there is no warehouse."},
+	{"sql", ade_cmd_sql, "ade sql [--format table|csv|json] \"SELECT ...\"",
+	 "Run one read-only query on the warehouse and print its result.  The warehouse\n"
+	 "is opened read-only: a statement that would change it (INSERT, UPDATE, DELETE,\n"
+	 "CREATE, DROP, ATTACH, ...) is refused with exit 2, an SQL error exits 1, and a\n"
+	 "missing warehouse exits 4."},
+	{"warehouse", ade_cmd_warehouse, "ade warehouse info [--format table|json]",
+	 "Describe the warehouse: its schema version and size, every table with its row\n"
+	 "count, the dates loaded per pipeline and the last load of each pipeline."},
+	{"features", ade_cmd_features,
+	 "ade features list PIPELINE [--json]\n"
+	 "             ade features get PIPELINE --as-of D [--format csv|frame] [--out PATH]",
+	 "Read the feature store that ade-features writes (docs/features.md).\n"
+	 "  list  every date with its snapshot: version, rows, columns, content hash\n"
+	 "  get   the snapshot as it was for the latest date on or before D (point in\n"
+	 "        time): CSV to stdout or --out FILE, or with --format frame the frame\n"
+	 "        directory, hard-linked to --out DIR (which must not exist)\n"
+	 "Exit 1 when the pipeline has no snapshot on or before D, 2 for bad arguments."},
 	{NULL, NULL, NULL, NULL},
 };
 
