@@ -49,6 +49,7 @@ static int terminal(enum sstate s)
 
 struct stage_rt {
 	enum sstate state;
+	int64_t start_us;    /* wall clock of the current attempt's start */
 	int attempt;      /* number of the current or last attempt */
 	int tries;        /* attempts made by this process, against `retries` */
 	pid_t pid;
@@ -86,6 +87,7 @@ struct run_rt {
 	int64_t due_us;      /* wall clock: when a pipeline sensor starts counting */
 	int64_t sensor_next_ns; /* mono: next check of the pipeline sensor */
 	int64_t start_ns;
+	int64_t start_us;    /* wall clock */
 	/* What to do when activated. */
 	enum ade_add_mode mode;
 	char *only;
@@ -256,6 +258,25 @@ static int sensor_ready(struct run_rt *r, const struct ade_sensor *w, const char
 	else
 		free(path);
 	return ok;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void event_base(struct ade_exec *ex, struct run_rt *r, enum ade_exec_event_kind kind,
+		       struct ade_exec_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->pipeline = r->p;
+	ev->home = ex->o.home;
+	ev->run_id = r->row.run_id;
+	ev->ds = r->ds;
+	ev->interval_start = r->istart;
+	ev->interval_end = r->iend;
+	ev->run_number = r->row.run_number;
+	ev->run_dir = r->row.dir;
+	ev->start_us = r->start_us;
+	ev->exit_code = -1;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -644,6 +665,13 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 		return rc;
 	r->active = 1;
 	r->start_ns = ade_now_mono_ns();
+	r->start_us = ade_now_wall_us();
+	if (ex->o.on_event) {
+		struct ade_exec_event ev;
+		event_base(ex, r, ADE_EV_RUN_START, &ev);
+		ev.state = resumed ? "resumed" : "running";
+		ex->o.on_event(ex->o.event_arg, &ev);
+	}
 	announce(ex, "%s %s run %d%s: %s", p->name, r->ds, r->row.run_number,
 		 resumed ? " (resumed)" : "", r->row.dir);
 	for (int k = 0; k < p->n_stages; k++)
@@ -947,6 +975,17 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	t->deadline_ns = d->timeout_ms ? t->start_ns + d->timeout_ms * 1000000 : 0;
 	t->kill_ns = 0;
 	ex->n_running++;
+	t->start_us = ade_now_wall_us();
+	if (ex->o.on_event) {
+		struct ade_exec_event ev;
+		event_base(ex, r, ADE_EV_STAGE_START, &ev);
+		ev.stage = d;
+		ev.attempt = t->attempt;
+		ev.state = "running";
+		ev.start_us = t->start_us;
+		ev.log_path = log;
+		ex->o.on_event(ex->o.event_arg, &ev);
+	}
 	struct db_op *op = push_op(ex, OP_ATTEMPT_START, r, i);
 	op->attempt = t->attempt;
 	op->pid = pid;
@@ -1090,6 +1129,25 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	struct db_op *op = push_op(ex, OP_ATTEMPT_END, r, i);
 	op->attempt = t->attempt;
 	op->end = e;
+	if (ex->o.on_event) {
+		struct ade_exec_event ev;
+		event_base(ex, r, ADE_EV_STAGE_END, &ev);
+		ev.stage = d;
+		ev.attempt = t->attempt;
+		ev.state = e.state;
+		ev.start_us = t->start_us;
+		ev.end_us = ade_now_wall_us();
+		ev.out_dir = ok ? out : NULL;
+		ev.log_path = log;
+		ev.exit_code = code;
+		ev.signal = sig;
+		ev.reason = e.reason;
+		ev.wall_ms = e.wall_ms;
+		ev.user_ms = e.user_ms;
+		ev.sys_ms = e.sys_ms;
+		ev.maxrss_kb = e.maxrss_kb;
+		ex->o.on_event(ex->o.event_arg, &ev);
+	}
 	t->pid = 0;
 	t->deadline_ns = t->kill_ns = 0;
 	if (ok) {
@@ -1205,6 +1263,13 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 	ade_state_run_set_state(ex->state, r->row.run_id, ok ? "success" : "failed", 1, NULL);
 	r->finished = 1;
 	r->active = 0;
+	if (ex->o.on_event) {
+		struct ade_exec_event ev;
+		event_base(ex, r, ADE_EV_RUN_END, &ev);
+		ev.state = ok ? "success" : "failed";
+		ev.end_us = ade_now_wall_us();
+		ex->o.on_event(ex->o.event_arg, &ev);
+	}
 	if (ok)
 		ex->sum.runs_ok++;
 	else

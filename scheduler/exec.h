@@ -25,6 +25,40 @@
 struct ade_error;
 struct ade_exec;
 
+/*
+ * What happened, for observers (OpenLineage events, run archives, metrics).
+ * Every pointer is borrowed for the duration of the call.
+ */
+enum ade_exec_event_kind {
+	ADE_EV_RUN_START,    /* a run was created or resumed */
+	ADE_EV_STAGE_START,  /* an attempt was spawned */
+	ADE_EV_STAGE_END,    /* an attempt ended (state success, failed or up_for_retry) */
+	ADE_EV_RUN_END,      /* every stage decided; state success or failed */
+};
+
+struct ade_exec_event {
+	enum ade_exec_event_kind kind;
+	const struct ade_pipeline *pipeline;
+	const char *home;
+	const char *run_id;
+	const char *ds;
+	const char *interval_start, *interval_end;
+	int run_number;
+	const char *run_dir;
+	const char *state;          /* run or attempt state */
+	int64_t start_us, end_us;   /* wall clock; end_us 0 for starts */
+	/* Stage events only. */
+	const struct ade_stage_def *stage;
+	int attempt;
+	const char *out_dir;        /* published output (success), else NULL */
+	const char *log_path;
+	int exit_code;              /* -1 when killed by a signal */
+	int signal;
+	const char *reason;         /* timeout, interrupted, ...; may be NULL */
+	double wall_ms, user_ms, sys_ms;
+	long maxrss_kb;
+};
+
 struct ade_exec_opts {
 	const char *home;     /* absolute */
 	int jobs;             /* stages at once, >= 1 */
@@ -40,6 +74,12 @@ struct ade_exec_opts {
 	int (*tick)(struct ade_exec *ex, void *arg, int64_t *wake_ns);
 	void (*on_hup)(void *arg);
 	void *arg;
+	/*
+	 * Called for every event, in order, from the executor's loop (so it
+	 * must not block for long: a stage's dependents wait for it).
+	 */
+	void (*on_event)(void *arg, const struct ade_exec_event *ev);
+	void *event_arg;
 };
 
 enum ade_add_mode {
