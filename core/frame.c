@@ -812,7 +812,21 @@ int ade_frame_open(const char *dir, struct ade_frame **out, struct ade_error *er
 			c->bytes_len = (int64_t)bl;
 			/* Offsets index the blob; check them once so accessors need not. */
 			int64_t prev = 0;
+			long page = sysconf(_SC_PAGESIZE);
+			uintptr_t dropped = (uintptr_t)c->offsets & ~(uintptr_t)(page - 1);
 			for (int64_t r = 0; r <= f->rows; r++) {
+				/*
+				 * Give checked pages back as we go: a reader that never
+				 * touches this column must not pay its size in RSS
+				 * (10M names are 80 MB of offsets).
+				 */
+				if ((r & ((1 << 17) - 1)) == 0 && r) {
+					uintptr_t upto = (uintptr_t)&c->offsets[r] & ~(uintptr_t)(page - 1);
+					if (upto > dropped) {
+						madvise((void *)dropped, upto - dropped, MADV_DONTNEED);
+						dropped = upto;
+					}
+				}
 				int64_t o = c->offsets[r];
 				if (o < prev || o > c->bytes_len || (r == 0 && o != 0)) {
 					rc = ade_error_set(err, ADE_EPARSE,
