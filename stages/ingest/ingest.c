@@ -629,6 +629,11 @@ static void dict_add(struct dict *d, const char *p, size_t n)
 	d->off[d->n] = d->alen;
 	d->len[d->n] = n;
 	d->alen += n;
+	/* The new entry must be findable at once, not only after a regrow. */
+	size_t s = h & d->mask;
+	while (d->slots[s] >= 0)
+		s = (s + 1) & d->mask;
+	d->slots[s] = d->n;
 	d->n++;
 	if ((size_t)d->n * 2 > d->mask + 1)
 		dict_grow_slots(d);

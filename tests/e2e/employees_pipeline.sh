@@ -32,6 +32,11 @@ done
 expect_eq "0" "$(wsql "SELECT count(*) FROM (SELECT ds, employee_id FROM employees GROUP BY 1,2 HAVING count(*)>1)")" \
   "no employee twice on a day"
 
+case_ dictionaries
+for f in "$ADE_HOME"/runs/employees/2026-03-01/run-1/ingest/out/frame/*.dict.json; do
+  expect_eq "" "$(tr -d '[]' < "$f" | tr ',' '\n' | sort | uniq -d)" "$(basename "$f"): every value once"
+done
+
 case_ healed_rename
 expect_eq "0" "$(wsql "SELECT count(*) FROM employees WHERE ds='2026-03-03' AND performance_score IS NULL")" \
   "perf_score was mapped back to performance_score"
