@@ -27,12 +27,17 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_runs(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_show(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_logs(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_schedule(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_stream(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_models(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_predict(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_features(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_kpis(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_sql(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_warehouse(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_artifacts(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_rollback(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_lineage(int argc, char **argv, struct ade_cli *cli);
 
 /* Prints "ade CMD: msg" and the command's usage line to stderr; returns 2. */
 int ade_cli_usage_error(const char *cmd, const char *fmt, ...)

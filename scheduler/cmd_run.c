@@ -1,8 +1,11 @@
 /* ade check, plan, run and backfill. */
 #include "cli.h"
 #include "exec.h"
+#include "observe.h"
 #include "pipeline.h"
 #include "state.h"
+#include "artifacts/artifacts.h"
+#include "lineage/lineage.h"
 #include "core/date.h"
 #include "core/error.h"
 #include "core/util.h"
@@ -199,6 +202,19 @@ static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline
 	return sum.runs_failed ? ADE_EXIT_FAILED : ADE_EXIT_OK;
 }
 
+/*
+ * The observers of `ade run` and `ade backfill`: every module that reacts
+ * to runs and stages registers here (obs must outlive the executor).
+ */
+static void add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
+			  struct ade_lineage_emitter *lineage)
+{
+	ade_observers_add(obs, ade_artifacts_on_event, NULL);
+	ade_observers_add(obs, ade_lineage_on_event, lineage);
+	o->on_event = ade_observers_dispatch;
+	o->event_arg = obs;
+}
+
 int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 {
 	static const struct option opts[] = {
@@ -257,14 +273,26 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 	}
 	struct ade_exec_opts o = {.home = cli->home, .jobs = jobs, .max_active_runs = 1,
 				  .progress = cli->tty ? 2 : 1};
+	struct ade_observers obs = {0};
+	struct ade_lineage_emitter *lineage = NULL;
+	if (ade_lineage_emitter_new(cli->home, p, &lineage, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		ade_state_close(&st);
+		ade_pipeline_free(p);
+		return ADE_EXIT_PIPELINE;
+	}
+	add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	if (ade_exec_add(ex, p, ds, force ? ADE_ADD_NEW : ADE_ADD_RESUME_OR_NEW, only, from, &err)) {
+		ade_lineage_emitter_free(lineage);
 		ade_exec_free(ex);
 		ade_state_close(&st);
 		ade_pipeline_free(p);
 		return ade_cli_usage_error("run", "%s", err.msg);
 	}
-	return finish(ex, &st, p);
+	rc = finish(ex, &st, p);
+	ade_lineage_emitter_free(lineage); /* after the executor, which calls it */
+	return rc;
 }
 
 /* What a backfill does with a date, given its newest run. */
@@ -366,6 +394,15 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 		max_active = p->max_active_runs;
 	struct ade_exec_opts o = {.home = cli->home, .jobs = jobs, .max_active_runs = max_active,
 				  .progress = cli->tty ? 2 : 1};
+	struct ade_observers obs = {0};
+	struct ade_lineage_emitter *lineage = NULL;
+	if (!dry && ade_lineage_emitter_new(cli->home, p, &lineage, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		ade_state_close(&st);
+		ade_pipeline_free(p);
+		return ADE_EXIT_PIPELINE;
+	}
+	add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	int n = 0, n_skip = 0;
 	for (int32_t k = 0; k <= to - from; k++) {
@@ -382,6 +419,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 		}
 		if (!dry && ade_exec_add(ex, p, ds, ADE_ADD_RESUME_OR_NEW, NULL, NULL, &err)) {
 			fprintf(stderr, "ade backfill: %s\n", err.msg);
+			ade_lineage_emitter_free(lineage);
 			ade_exec_free(ex);
 			ade_state_close(&st);
 			ade_pipeline_free(p);
@@ -399,5 +437,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 	printf("backfill %s: %d date%s to run, %d skipped (--reprocess %s)\n", p->name, n,
 	       n == 1 ? "" : "s", n_skip, reprocess);
 	fflush(stdout);
-	return finish(ex, &st, p);
+	rc = finish(ex, &st, p);
+	ade_lineage_emitter_free(lineage); /* after the executor, which calls it */
+	return rc;
 }

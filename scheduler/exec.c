@@ -128,6 +128,8 @@ struct ade_exec {
 	struct ade_exec_summary sum;
 };
 
+static int64_t sensor_clock(struct ade_exec *ex);
+
 struct ade_exec *ade_exec_new(struct ade_state *st, const struct ade_exec_opts *opts)
 {
 	struct ade_exec *ex = ade_xcalloc(1, sizeof(*ex));
@@ -209,7 +211,7 @@ int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
 			r->deps[r->dep_off[u] + fill[u]++] = i;
 		}
 	free(fill);
-	r->due_us = ade_now_wall_us();
+	r->due_us = sensor_clock(ex);
 	ex->runs = ade_xrealloc(ex->runs, sizeof(*ex->runs) * (size_t)(ex->n_runs + 1));
 	ex->runs[ex->n_runs++] = r;
 	return 0;
@@ -229,6 +231,21 @@ int ade_exec_has(struct ade_exec *ex, const char *pipeline, const char *ds)
 			return 1;
 	}
 	return 0;
+}
+
+int ade_exec_queued_total(struct ade_exec *ex)
+{
+	return ex->n_runs;
+}
+
+int ade_exec_unfinished(struct ade_exec *ex, const char *pipeline)
+{
+	int n = 0;
+
+	for (int k = 0; k < ex->n_runs; k++)
+		if (!ex->runs[k]->finished && !strcmp(ex->runs[k]->p->name, pipeline))
+			n++;
+	return n;
 }
 
 /*
@@ -1403,6 +1420,22 @@ static void on_sigchld(int sig)
  * the stage at its timeout) while its file is missing.  A waiting stage
  * holds no job slot.
  */
+static int64_t sensor_clock(struct ade_exec *ex)
+{
+	return ex->o.now_us ? ex->o.now_us(ex->o.arg) : ade_now_wall_us();
+}
+
+/* A duration for people: "3600s", "1.5s", "250ms". */
+static void fmt_ms(int64_t ms, char out[32])
+{
+	if (ms < 1000)
+		snprintf(out, 32, "%lldms", (long long)ms);
+	else if (ms % 1000 == 0)
+		snprintf(out, 32, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(out, 32, "%.3gs", ms / 1e3);
+}
+
 static int stage_sensor_blocks(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	const struct ade_sensor *w = r->p->stages[i].wait_for;
@@ -1413,16 +1446,19 @@ static int stage_sensor_blocks(struct ade_exec *ex, struct run_rt *r, int i)
 		free(path);
 		return 0;
 	}
-	int64_t now = ade_now_wall_us();
+	int64_t now = sensor_clock(ex);
+	char poke[32], limit[32];
+	fmt_ms(w->poke_ms, poke);
+	fmt_ms(w->timeout_ms, limit);
 	if (!t->sensor_since_us) {
 		t->sensor_since_us = now;
-		announce(ex, "%s %s %s waiting for %s (every %.3gs, up to %.3gs)", r->p->name, r->ds,
-			 r->p->stages[i].name, path, w->poke_ms / 1e3, w->timeout_ms / 1e3);
+		announce(ex, "%s %s %s waiting for %s (every %s, up to %s)", r->p->name, r->ds,
+			 r->p->stages[i].name, path, poke, limit);
 	}
 	if (now - t->sensor_since_us >= w->timeout_ms * 1000) {
 		char note[512];
-		snprintf(note, sizeof(note), "wait_for timed out after %.3gs: '%s' does not exist",
-			 w->timeout_ms / 1e3, path);
+		snprintf(note, sizeof(note), "wait_for timed out after %s: '%s' does not exist", limit,
+			 path);
 		announce(ex, "FAILED: %s %s %s: %s", r->p->name, r->ds, r->p->stages[i].name, note);
 		set_state(ex, r, i, S_FAILED, note);
 	} else {
@@ -1440,10 +1476,11 @@ static int stage_sensor_blocks(struct ade_exec *ex, struct run_rt *r, int i)
 static void fail_waiting_run(struct ade_exec *ex, struct run_rt *r, const char *path)
 {
 	struct ade_error err = {0};
-	char note[512];
+	char note[512], limit[32];
 
-	snprintf(note, sizeof(note), "wait_for timed out after %.3gs: '%s' does not exist",
-		 r->p->wait_for->timeout_ms / 1e3, path);
+	fmt_ms(r->p->wait_for->timeout_ms, limit);
+	snprintf(note, sizeof(note), "wait_for timed out after %s: '%s' does not exist", limit,
+		 path);
 	r->activated = 1;
 	r->finished = 1;
 	ex->sum.runs_failed++;
@@ -1481,7 +1518,7 @@ static int64_t activate_runs(struct ade_exec *ex, int *n_active, int *pending, i
 				continue;
 			}
 			if (!sensor_ready(r, r->p->wait_for, ex->o.home, &path)) {
-				int64_t waited = ade_now_wall_us() - r->due_us;
+				int64_t waited = sensor_clock(ex) - r->due_us;
 				if (waited >= r->p->wait_for->timeout_ms * 1000) {
 					db_commit(ex);
 					fail_waiting_run(ex, r, path);
@@ -1572,8 +1609,8 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		db_commit(ex);
 		if (n_active == 0 && (ex->interrupted || (!pending && !keep)))
 			break;
-		if (ended && pending && !ex->interrupted)
-			continue; /* a place was freed: take the next queued run now */
+		if (ended && (pending || keep) && !ex->interrupted)
+			continue; /* a place was freed, or tick may plan more: go round now */
 
 		int64_t wait_ns = n_active ? timers(ex) : -1;
 		if (wait_ns == 0)

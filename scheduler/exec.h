@@ -74,6 +74,8 @@ struct ade_exec_opts {
 	int (*tick)(struct ade_exec *ex, void *arg, int64_t *wake_ns);
 	void (*on_hup)(void *arg);
 	void *arg;
+	/* The clock sensors' timeouts are measured on (default: real time). */
+	int64_t (*now_us)(void *arg);
 	/*
 	 * Called for every event, in order, from the executor's loop (so it
 	 * must not block for long: a stage's dependents wait for it).
@@ -112,6 +114,10 @@ void ade_exec_set_due(struct ade_exec *ex, int64_t due_us);
 
 /* 1 if a run of (pipeline, ds) is queued, waiting or active in ex. */
 int ade_exec_has(struct ade_exec *ex, const char *pipeline, const char *ds);
+/* Runs ever added to ex. */
+int ade_exec_queued_total(struct ade_exec *ex);
+/* Runs of pipeline that are queued, waiting or active in ex. */
+int ade_exec_unfinished(struct ade_exec *ex, const char *pipeline);
 
 struct ade_exec_summary {
 	int runs_ok;

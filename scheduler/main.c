@@ -56,6 +56,30 @@ const struct ade_cmd ade_commands[] = {
 	 "peak memory.  RUN is a run id, a unique prefix of one, or PIPELINE/DS[/N]."},
 	{"logs", ade_cmd_logs, "ade logs RUN STAGE [--attempt N]",
 	 "Print the log of a stage's attempt (default: the last attempt)."},
+	{"schedule", ade_cmd_schedule, "ade schedule PIPELINE... [--once] [--now TIME] [-j N]",
+	 "Run pipelines on their cron schedules (UTC) until stopped with SIGTERM.  The\n"
+	 "run for a day starts at the first time its `schedule:` fires after the day\n"
+	 "ends.  `catchup: true` runs every day since start_date that has no run yet,\n"
+	 "oldest first, up to max_active_runs at once; `catchup: false` only the newest.\n"
+	 "`depends_on_past: true` holds a day until the day before succeeded.\n"
+	 "One scheduler per home (scheduler.lock); SIGHUP reloads the pipeline files.\n"
+	 "  --once      start what is due, wait for it, and exit (for cron or systemd)\n"
+	 "  --now TIME  pretend the clock reads TIME (YYYY-MM-DD[THH:MM[:SS]Z] or\n"
+	 "              @SECONDS, UTC) and runs on from there; also ADE_NOW\n"
+	 "  -j N        stages at once across all runs (default 1)"},
+	{"stream", ade_cmd_stream,
+	 "ade stream PIPELINE --date D [--batch-rows N] [--rate ROWS_PER_S]\n"
+	 "             ade stream PIPELINE --watch DIR [--date D] [--max-files N] [--idle-exit S]",
+	 "Replay date D's source as micro-batches of N rows (default stream.batch_rows,\n"
+	 "else 200) through the pipeline's stream.stages, run in-process, each loaded\n"
+	 "into the warehouse by (pipeline, ds, batch) and checkpointed in state.db.\n"
+	 "Killed and started again, it goes on from the first uncommitted batch; every\n"
+	 "source row ends in the warehouse once.  Prints rows/s and p50/p99 latency.\n"
+	 "With --watch, each file that lands complete in DIR (closed after writing or\n"
+	 "moved in) is one batch, in arrival order, never taken twice; SIGTERM stops it\n"
+	 "(exit 0).  Only ade's own stages can stream (docs/stream.md).\n"
+	 "  --rate R        hold the replay to R rows per second\n"
+	 "  --max-files N   exit after N files; --idle-exit S: after S seconds without one"},
 	{"models", ade_cmd_models, "ade models PIPELINE [--json] [--runs]",
 	 "List PIPELINE's model versions with their holdout metrics (N_TRAIN, N_TEST,\n"
 	 "MAE, RMSE, R2 and the MAE of always predicting the training mean), newest\n"
@@ -98,6 +122,42 @@ const struct ade_cmd ade_commands[] = {
 	 "        time): CSV to stdout or --out FILE, or with --format frame the frame\n"
 	 "        directory, hard-linked to --out DIR (which must not exist)\n"
 	 "Exit 1 when the pipeline has no snapshot on or before D, 2 for bad arguments."},
+	{"artifacts", ade_cmd_artifacts,
+	 "ade artifacts list [PIPELINE] [--date D]\n"
+	 "             ade artifacts show|verify PIPELINE --date D [--run N]\n"
+	 "             ade artifacts diff PIPELINE --date D --run N1 --run N2\n"
+	 "             ade artifacts restore PIPELINE --date D [--run N] [--to DIR]\n"
+	 "             ade artifacts pack PIPELINE-FILE --date D [--run N] [--include all] [--out F]",
+	 "The versioned archives of finished runs, HOME/artifacts/PIPELINE/DS/run-N.tar.zst\n"
+	 "(docs/artifacts.md).  PIPELINE is a pipeline name or file; --run defaults to\n"
+	 "the newest archive of the date.\n"
+	 "  list     the archives, with their run's state, file count and size\n"
+	 "  show     the archive's MANIFEST.json (files with size and SHA-256, run metadata)\n"
+	 "  verify   re-hash every file against the manifest; names each file that\n"
+	 "           differs; exit 1 on a mismatch or a corrupt or truncated archive\n"
+	 "  diff     files added, removed and changed between two runs; for JSON files\n"
+	 "           the changed keys\n"
+	 "  restore  extract into DIR (default: the run's directory under HOME/runs), which\n"
+	 "           must not exist; refuses absolute paths, '..', links out of DIR and\n"
+	 "           devices\n"
+	 "  pack     pack a run directory again (with --out: to that file, no retention)\n"
+	 "Exit 2 for bad arguments, 1 when an archive is missing or fails verification."},
+	{"rollback", ade_cmd_rollback, "ade rollback PIPELINE --date D --to-run N",
+	 "Reload the warehouse for date D from the archive of run N: the archive is\n"
+	 "verified, restored to a temporary directory and ade-warehouse runs over it with\n"
+	 "the contract environment of run N (its run id, its stage configuration), in one\n"
+	 "transaction that replaces the date.  Idempotent.  Exit 1 when the archive is\n"
+	 "missing or damaged or run N's warehouse stage did not succeed."},
+	{"lineage", ade_cmd_lineage,
+	 "ade lineage PIPELINE --date D [--run N] [--format json|text|dot]\n"
+	 "             ade lineage PIPELINE --date D [--run N] --column TABLE.COLUMN [--format json|text]",
+	 "Print the lineage of a run of PIPELINE (a name or its file) for date D (default\n"
+	 "the newest run): the document ade-lineage wrote, else one built from the run\n"
+	 "directory; as JSON, a readable tree (text) or Graphviz DOT.  --column traces one\n"
+	 "column upstream to its sources and downstream to everything derived from it;\n"
+	 "TABLE is a warehouse table, a dataset label such as validate/frame, or a file\n"
+	 "name.  Exit 1 when there is no such run or column, 2 for bad arguments\n"
+	 "(docs/lineage.md)."},
 	{NULL, NULL, NULL, NULL},
 };
 

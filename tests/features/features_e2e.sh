@@ -223,7 +223,7 @@ refused bad_ref '      target: salary
       categorical: [department]
       reference: {department: Nope}' "bad_ref.yaml:11:31: the reference is not a level of 'department' on this date"
 refused bad_type '      target: salary
-      numeric: [name]' "bad_type.yaml:10:17: column 'name' is string; numeric features must be int64, float64 or bool"
+      numeric: [name]' "bad_type.yaml:10:17: column 'name' is categorical; numeric features must be int64, float64 or bool"
 
 # --- bad command lines -------------------------------------------------------
 cli() { want=$1; shift; ade "$@" > cli.out 2>&1; expect_rc "$want" $? "ade $*"; }

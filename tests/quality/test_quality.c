@@ -363,7 +363,7 @@ static void test_median_mode(void **state)
 		   "6,,,b,,\n"
 		   "7,,,a,,\n",
 		   "{\"schema_hints\": {\"f\": \"float64\", \"i\": \"int64\", "
-		   "\"s\": \"string\", \"t\": \"bool\"}}");
+		   "\"c\": \"string\", \"s\": \"string\", \"t\": \"bool\"}}");
 	cJSON *r = run_ok(f,
 			  "\"missing\": {\"columns\": {\"f\": {\"action\": \"impute\"}, "
 			  "\"i\": {\"action\": \"impute\"}, \"c\": {\"action\": \"impute\"}, "

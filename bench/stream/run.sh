@@ -1,0 +1,47 @@
+#!/bin/sh
+# bench/stream: `ade stream` replaying ROWS employee rows in 200-row batches
+# (in-process stages: ingest -> quality -> validate -> warehouse, one
+# checkpoint per batch), next to the same rows as ONE batch through the
+# same stages (`ade stream --batch-rows ROWS`) and through `ade run` of the
+# whole 8-stage employees pipeline (a process per stage).  Prints rows/s,
+# p50/p99/max batch latency (from ade's summary line, which are also in
+# state.db stream_batches.latency_ms), wall time and peak RSS
+# (/usr/bin/time -v).
+#
+# Environment:
+#   ADE_BIN=build/bin   where ade and ade-gen are
+#   ROWS=1000000        rows of the day
+#   BATCH=200           rows per micro-batch
+#   KEEP=1              keep the work directory
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${ADE_BIN:-$ROOT/build/bin}
+ROWS=${ROWS:-1000000}
+BATCH=${BATCH:-200}
+D=2026-04-01
+W=$(mktemp -d "${TMPDIR:-/tmp}/ade-bench-stream.XXXXXX")
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$W"' EXIT
+mkdir -p "$W/data"
+sed 's|^source: .*|source: data/{{ ds }}.csv|' "$ROOT/pipelines/employees.yaml" > "$W/p.yaml"
+echo "stream: {stages: [ingest, quality, validate, warehouse], batch_rows: $BATCH}" >> "$W/p.yaml"
+"$BIN/ade-gen" employees --rows "$ROWS" --seed 1 --date $D --duplicates 0.01 --poison 0.001 \
+	-o "$W/data/$D.csv"
+echo "rows: $ROWS; batch: $BATCH; $(nproc) cores; $(uname -r)"
+
+run() { # label, home, command...
+	label=$1; home=$2; shift 2
+	s=$(date +%s%N)
+	/usr/bin/time -v -o "$W/time.$label" "$@" > "$W/out.$label" 2>"$W/err.$label" ||
+		{ echo "$label failed"; cat "$W/err.$label"; exit 1; }
+	e=$(date +%s%N)
+	rss=$(awk -F: '/Maximum resident/ {gsub(/ /, "", $2); print $2}' "$W/time.$label")
+	secs=$(echo "$s $e" | awk '{printf "%.2f", ($2 - $1) / 1e9}')
+	rows=$(sqlite3 "$home/warehouse.db" "select count(*) from employees")
+	echo "$label: wall ${secs}s, $(echo "$ROWS $secs" | awk '{printf "%.0f", $1 / $2}') source rows/s, peak RSS $((rss / 1024)) MB, $rows rows loaded"
+	grep -h "batches" "$W/out.$label" || true
+}
+# The hints come from the same sample in every stream run (fresh homes).
+run stream "$W/s" "$BIN/ade" -q --home "$W/s" stream "$W/p.yaml" --date $D
+echo "  latency from state.db: $(sqlite3 "$W/s/state.db" "select 'batches ' || count(*) || ', mean ' || round(avg(latency_ms), 2) || ' ms' from stream_batches")"
+run one_batch "$W/o" "$BIN/ade" -q --home "$W/o" stream "$W/p.yaml" --date $D --batch-rows "$ROWS"
+run ade_run "$W/r" "$BIN/ade" -q --home "$W/r" run "$W/p.yaml" --date $D

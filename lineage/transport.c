@@ -1,0 +1,197 @@
+/*
+ * Event transports: the NDJSON file every event goes to, the HTTP
+ * endpoint some go to, and the outbox that keeps what could not be sent.
+ */
+#include "lineage.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int ade_lineage_append_line(const char *path, const char *line, size_t len, struct ade_error *err)
+{
+	char *dir = ade_fs_dirname(path);
+	int rc = ade_fs_mkdirs(dir, err);
+	struct stat sb;
+
+	free(dir);
+	if (rc)
+		return rc;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", path, strerror(errno));
+	/* Other ade processes (a parallel backfill) append to the same file. */
+	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	if (fstat(fd, &sb) < 0) {
+		rc = ade_error_set(err, ADE_EIO, "cannot stat '%s': %s", path, strerror(errno));
+	} else {
+		ssize_t n = write(fd, line, len);
+		if (n != (ssize_t)len) {
+			int e = n < 0 ? errno : ENOSPC;
+			/* Never leave half a line for a reader to trip on. */
+			if (n > 0 && ftruncate(fd, sb.st_size) < 0)
+				e = errno;
+			rc = ade_error_set(err, ADE_EIO, "cannot append to '%s': %s", path, strerror(e));
+		}
+	}
+	close(fd); /* releases the lock */
+	return rc;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+int ade_lineage_http_post(const struct ade_lineage_config *c, const char *body,
+			  struct ade_error *err)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	int rc = ADE_EIO;
+
+	if (!h)
+		return ade_error_set(err, ADE_ENOMEM, "cannot start libcurl");
+	size_t ul = strlen(c->url);
+	while (ul && c->url[ul - 1] == '/')
+		ul--;
+	char *url = ade_xasprintf("%.*s/api/v1/lineage", (int)ul, c->url);
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	const char *key = c->api_key_env ? getenv(c->api_key_env) : NULL;
+	char *auth = NULL;
+	if (key && *key) {
+		auth = ade_xasprintf("Authorization: Bearer %s", key);
+		hdr = curl_slist_append(hdr, auth);
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	/* No SIGALRM-based resolver timeouts: the executor owns the signals. */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "ade/" ADE_VERSION);
+	for (int attempt = 0; attempt <= c->retries; attempt++) {
+		if (attempt) {
+			/* 100 ms, 200 ms, ...: short, as the scheduler waits for us. */
+			struct timespec ts = {0, 100000000L * attempt};
+			nanosleep(&ts, NULL);
+		}
+		errbuf[0] = '\0';
+		CURLcode cc = curl_easy_perform(h);
+		if (cc != CURLE_OK) {
+			ade_error_set(err, ADE_EIO, "POST %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			continue;
+		}
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			rc = 0;
+			break;
+		}
+		ade_error_set(err, ADE_EIO, "POST %s: HTTP %ld", url, status);
+		/* A client error will not go away by asking again. */
+		if (status >= 400 && status < 500 && status != 408 && status != 429)
+			break;
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	free(auth);
+	free(url);
+	return rc;
+}
+
+static int lock_outbox(const char *home)
+{
+	char *dir = ade_xasprintf("%s/lineage", home);
+	char *p = ade_xasprintf("%s/outbox.lock", dir);
+	int fd = -1;
+
+	if (!ade_fs_mkdirs(dir, NULL))
+		fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	free(p);
+	free(dir);
+	return fd;
+}
+
+int ade_lineage_outbox_flush(const char *home, const struct ade_lineage_config *c, int *sent,
+			     int *left, struct ade_error *err)
+{
+	char *path = ade_xasprintf("%s/lineage/outbox.ndjson", home);
+	char *text = NULL;
+	size_t len = 0;
+	int n_sent = 0, n_left = 0, rc = 0;
+	int lock = lock_outbox(home);
+
+	if (!ade_fs_exists(path))
+		goto out;
+	if ((rc = ade_fs_read_all(path, (size_t)1 << 30, &text, &len, err)))
+		goto out;
+	char *p = text, *end = text + len;
+	/* Send in order; stop at the first failure so the order is kept. */
+	while (p < end && c->url) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break; /* not possible with whole-line appends; keep it */
+		*nl = '\0';
+		if (nl > p && ade_lineage_http_post(c, p, err)) {
+			*nl = '\n';
+			break;
+		}
+		n_sent += nl > p;
+		p = nl + 1;
+	}
+	for (char *q = p; q < end; q++)
+		n_left += *q == '\n';
+	if (p != text) {
+		if (p >= end) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				rc = ade_error_set(err, ADE_EIO, "cannot remove '%s': %s", path, strerror(errno));
+		} else {
+			rc = ade_fs_write_atomic(path, p, (size_t)(end - p), err);
+		}
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	free(text);
+	free(path);
+	if (sent)
+		*sent = n_sent;
+	if (left)
+		*left = n_left;
+	return rc;
+}
+
+/* Appends one line to the outbox under its lock. */
+int ade_lineage_outbox_add(const char *home, const char *line, size_t len, struct ade_error *err);
+int ade_lineage_outbox_add(const char *home, const char *line, size_t len, struct ade_error *err)
+{
+	char *path = ade_xasprintf("%s/lineage/outbox.ndjson", home);
+	int lock = lock_outbox(home);
+	int rc = ade_lineage_append_line(path, line, len, err);
+
+	if (lock >= 0)
+		close(lock);
+	free(path);
+	return rc;
+}

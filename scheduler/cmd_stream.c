@@ -1,0 +1,845 @@
+/*
+ * ade stream: replay a day's source as micro-batches, or ingest files as
+ * they land in a directory; exactly once across kills (docs/stream.md).
+ */
+#include "cli.h"
+#include "pipeline.h"
+#include "state.h"
+#include "stream.h"
+#include "stream_engine.h"
+#include "core/csv.h"
+#include "core/date.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/input.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/uuid.h"
+#include "warehouse/warehouse.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SAMPLE_ROWS 10000
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = {0};
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+struct opts {
+	const char *pipeline;
+	char ds[11];
+	int have_date;
+	int batch_rows;
+	double rate;
+	const char *watch;
+	int max_files;
+	double idle_exit;
+};
+
+struct lat {
+	double *v;
+	size_t n, cap;
+	int64_t rows;
+	int64_t t0_ns;
+};
+
+static void lat_add(struct lat *l, double ms, int64_t rows)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 1024;
+		l->v = ade_xrealloc(l->v, l->cap * sizeof(double));
+	}
+	l->v[l->n++] = ms;
+	l->rows += rows;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted v. */
+static double pct(const double *v, size_t n, double p)
+{
+	if (!n)
+		return 0;
+	size_t k = (size_t)(p * (double)n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+static void print_summary(const struct lat *l, const char *what)
+{
+	struct rusage ru;
+	double secs = (double)(ade_now_mono_ns() - l->t0_ns) / 1e9;
+
+	if (l->n)
+		qsort(l->v, l->n, sizeof(double), cmp_dbl);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%s: %zu batches, %" PRId64 " rows in %.2f s: %.0f rows/s; batch latency "
+	       "p50 %.2f ms, p99 %.2f ms, max %.2f ms; peak RSS %ld KiB\n",
+	       what, l->n, l->rows, secs, secs > 0 ? (double)l->rows / secs : 0.0,
+	       pct(l->v, l->n, 0.50), pct(l->v, l->n, 0.99), l->n ? l->v[l->n - 1] : 0.0,
+	       ru.ru_maxrss);
+	fflush(stdout);
+}
+
+static char delimiter_of(struct ade_pipeline *p)
+{
+	for (int i = 0; i < p->n_stages; i++) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(p->stages[i].with, "delimiter");
+		if (cJSON_IsString(d)) {
+			if (!strcmp(d->valuestring, "tab") || !strcmp(d->valuestring, "\t"))
+				return '\t';
+			if (strlen(d->valuestring) == 1)
+				return d->valuestring[0];
+		}
+	}
+	return ',';
+}
+
+/* Committed batch numbers of (pipeline, ds), ascending. */
+static int committed_batches(struct ade_state *st, const char *pipeline, const char *ds,
+			     int64_t **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT batch FROM stream_batches WHERE pipeline=? AND ds=? AND "
+			       "state='committed' ORDER BY batch",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*out = ade_xrealloc(*out, cap * sizeof(int64_t));
+		}
+		(*out)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/*
+ * The types of the latest successful full run's ingest output (the same
+ * date preferred), or NULL.
+ */
+static cJSON *hints_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds)
+{
+	sqlite3_stmt *s = NULL;
+	cJSON *h = NULL;
+	const char *ingest = NULL;
+
+	for (int i = 0; i < p->n_stages && !ingest; i++) {
+		const char *b = strrchr(p->stages[i].exe ? p->stages[i].exe : "", '/');
+		if (b && !strcmp(b + 1, "ade-ingest"))
+			ingest = p->stages[i].name;
+	}
+	if (!ingest || sqlite3_prepare_v2(st->db,
+					  "SELECT dir FROM runs WHERE pipeline=? AND state='success' "
+					  "ORDER BY ds=? DESC, ds DESC, run_number DESC LIMIT 8",
+					  -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	while (!h && sqlite3_step(s) == SQLITE_ROW) {
+		const char *dir = (const char *)sqlite3_column_text(s, 0);
+		if (!dir)
+			continue;
+		char *path = ade_xasprintf("%s/%s/out/frame/schema.json", dir, ingest);
+		h = ade_stream_hints_from_schema(path);
+		if (h)
+			ade_log_info("stream: column types from %s", path);
+		free(path);
+	}
+	sqlite3_finalize(s);
+	return h;
+}
+
+struct reader {
+	struct ade_input *in;
+	struct ade_csv_reader *csv;
+};
+
+static int reader_open(struct reader *r, const char *path, char delim, struct ade_error *err)
+{
+	int rc = ade_input_open(path, &r->in, err);
+	if (rc)
+		return rc;
+	r->csv = ade_csv_new(r->in, delim, 16u << 20);
+	return 0;
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->csv)
+		ade_csv_free(r->csv);
+	if (r->in)
+		ade_input_close(r->in);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Infers the day's types from the first SAMPLE_ROWS records of path. */
+static cJSON *hints_from_sample(const struct ade_streamer_opts *so, const char *path, char delim,
+				struct ade_error *err)
+{
+	struct reader r = {0};
+	struct ade_csv_record rec;
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	cJSON *h = NULL;
+	int rc, n = 0;
+
+	if (reader_open(&r, path, delim, err))
+		return NULL;
+	while (n <= SAMPLE_ROWS && (rc = ade_csv_next(r.csv, &rec, err)) == 1) {
+		ade_strbuf_add(&sb, rec.raw, rec.raw_len);
+		ade_strbuf_addc(&sb, '\n');
+		n++;
+	}
+	reader_close(&r);
+	if (n > 1) {
+		char *csv = ade_xasprintf("%s.sample.csv", so->work);
+		char *dir = ade_xasprintf("%s.sample", so->work);
+		if (!ade_fs_mkdirs(so->work, err) && !ade_fs_write_atomic(csv, sb.buf, sb.len, err))
+			h = ade_streamer_infer_hints(so, csv, dir, err);
+		unlink(csv);
+		free(csv);
+		free(dir);
+	} else {
+		h = cJSON_CreateObject();
+	}
+	ade_strbuf_release(&sb);
+	return h;
+}
+
+static int commit_batch(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+			int64_t batch, const struct ade_batch_stats *bs, int64_t offset,
+			const char *file, double ms, const char *run_id, struct ade_error *err)
+{
+	struct ade_stream_batch_row b = {
+		.batch = batch, .state = "committed", .rows_in = bs->rows_in,
+		.rows_loaded = bs->rows_loaded, .dups_skipped = bs->dups_skipped,
+		.quarantined = bs->quarantined, .source_offset = offset, .source_file = file,
+		.latency_ms = ms, .run_id = run_id,
+	};
+	return ade_stream_batch_commit(st, p->name, ds, &b, err);
+}
+
+/* ---------------- replay ---------------- */
+
+static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
+		  struct ade_state *st)
+{
+	struct ade_error err = {0};
+	struct ade_stream_run_row row = {0};
+	struct ade_streamer *s = NULL;
+	struct reader rd = {0};
+	struct lat lat = {0};
+	cJSON *hints = NULL;
+	char *source = NULL, *work = NULL;
+	int64_t *committed = NULL, next = 0;
+	size_t ncommitted = 0;
+	int rc = ADE_EXIT_FAILED, r;
+	char nodash[9], is[21], ie[21];
+	int32_t days = 0;
+	char delim = delimiter_of(p);
+
+	ade_date_parse(o->ds, &days, NULL);
+	ade_date_format_nodash(days, nodash);
+	ade_date_interval(days, is, ie);
+	if (!p->source) {
+		fprintf(stderr, "ade stream: %s has no source: to replay\n", p->path);
+		return ADE_EXIT_USAGE;
+	}
+	struct ade_template_vars v = {.ds = o->ds, .ds_nodash = nodash, .interval_start = is,
+				      .interval_end = ie, .run_id = "", .batch = NULL,
+				      .home = cli->home, .params = p->params};
+	if (ade_template_render(p->source, &v, &source, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		return ADE_EXIT_FAILED;
+	}
+	if (source[0] != '/') {
+		char *abs = ade_xasprintf("%s/%s", p->dir, source);
+		free(source);
+		source = abs;
+	}
+	struct stat sb;
+	if (stat(source, &sb) < 0) {
+		fprintf(stderr, "ade stream: source '%s': %s\n", source, strerror(errno));
+		free(source);
+		return ADE_EXIT_FAILED;
+	}
+	work = ade_xasprintf("%s/stream/%s/%s/work", cli->home, p->name, o->ds);
+	int64_t mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+
+	r = ade_stream_run_get(st, p->name, o->ds, &row, &err);
+	if (r && r != ADE_ENOTFOUND)
+		goto db_fail;
+	if (!r) {
+		if (o->batch_rows && o->batch_rows != row.batch_rows) {
+			fprintf(stderr,
+				"ade stream: %s %s was started with --batch-rows %d; batches are "
+				"numbered by it, so a resume must use the same size\n",
+				p->name, o->ds, row.batch_rows);
+			rc = ADE_EXIT_USAGE;
+			goto out;
+		}
+		if (!row.done && (row.source_size != (int64_t)sb.st_size ||
+				  row.source_mtime_ns != mtime_ns || strcmp(row.source, source))) {
+			fprintf(stderr,
+				"ade stream: the source %s changed since the stream of %s started "
+				"(size or mtime); the committed batches no longer match it\n",
+				source, o->ds);
+			goto out;
+		}
+		if (row.hints && *row.hints)
+			hints = cJSON_Parse(row.hints);
+	} else {
+		const cJSON *sec = cJSON_GetObjectItemCaseSensitive(p->extra, "stream");
+		const cJSON *br = sec ? cJSON_GetObjectItemCaseSensitive(sec, "batch_rows") : NULL;
+		char uuid[37];
+		ade_uuid7(uuid);
+		row.run_id = ade_xstrdup(uuid);
+		row.batch_rows = o->batch_rows ? o->batch_rows
+			       : cJSON_IsNumber(br) && br->valuedouble >= 1 ? br->valueint : 200;
+		row.source = ade_xstrdup(source);
+		row.source_size = (int64_t)sb.st_size;
+		row.source_mtime_ns = mtime_ns;
+	}
+	if (row.done) {
+		printf("%s %s: already streamed (every batch committed); nothing to do\n", p->name,
+		       o->ds);
+		rc = 0;
+		goto out;
+	}
+
+	struct ade_streamer_opts so = {.home = cli->home, .p = p, .ds = o->ds,
+				       .run_id = row.run_id, .work = work, .hints = NULL};
+	if (!hints) {
+		hints = hints_from_runs(st, p, o->ds);
+		if (!hints && !(hints = hints_from_sample(&so, source, delim, &err))) {
+			fprintf(stderr, "ade stream: inferring column types: %s\n", err.msg);
+			goto out;
+		}
+		free(row.hints);
+		row.hints = cJSON_PrintUnformatted(hints);
+		if (ade_stream_run_put(st, p->name, o->ds, &row, &err))
+			goto db_fail;
+	}
+	so.hints = hints;
+	if (ade_streamer_open(&so, &s, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		rc = ADE_EXIT_PIPELINE;
+		goto out;
+	}
+	if (ade_stream_next_batch(st, p->name, o->ds, &next, &err))
+		goto db_fail;
+	committed_batches(st, p->name, o->ds, &committed, &ncommitted);
+	if (ade_streamer_load_keys(s, committed, ncommitted, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		goto out;
+	}
+	if (reader_open(&rd, source, delim, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		goto out;
+	}
+	struct ade_csv_record rec, header;
+	if ((r = ade_csv_next(rd.csv, &rec, &err)) != 1) {
+		if (r < 0) {
+			fprintf(stderr, "ade stream: %s\n", err.msg);
+			goto out;
+		}
+		printf("%s %s: the source is empty\n", p->name, o->ds);
+		rc = 0;
+		goto out;
+	}
+	/* The header's views die with the next record: keep a parsed copy. */
+	char *hraw = ade_xstrndup(rec.raw, rec.raw_len);
+	struct ade_csv_reader *hr = ade_csv_new_mem(hraw, rec.raw_len, delim, 1u << 20);
+	ade_csv_next(hr, &header, NULL);
+	/* Skip the committed batches: batch k is records [k*N, (k+1)*N). */
+	int64_t skip = next * row.batch_rows, skipped = 0;
+	while (skipped < skip && (r = ade_csv_next(rd.csv, &rec, &err)) == 1)
+		skipped++;
+	if (next)
+		printf("%s %s: resuming at batch %" PRId64 " (%" PRId64 " batches committed)\n",
+		       p->name, o->ds, next, next);
+	printf("%s %s: streaming %s in batches of %d rows through %s\n", p->name, o->ds, source,
+	       row.batch_rows, ade_streamer_describe(s));
+	fflush(stdout);
+	install_signals();
+	lat.t0_ns = ade_now_mono_ns();
+	int64_t batch = next;
+	int eof = skipped < skip;
+	rc = 0;
+	while (!eof && !stop_signal) {
+		int64_t t0 = ade_now_mono_ns(), offset = -1, n = 0;
+		ade_streamer_begin(s, &header);
+		while (n < row.batch_rows && (r = ade_csv_next(rd.csv, &rec, &err)) == 1) {
+			if (!n)
+				offset = rec.offset;
+			ade_streamer_add(s, &rec);
+			n++;
+		}
+		if (r < 0) {
+			fprintf(stderr, "ade stream: %s\n", err.msg);
+			rc = ADE_EXIT_FAILED;
+			break;
+		}
+		if (r == 0)
+			eof = 1;
+		if (!n)
+			break;
+		struct ade_batch_stats bs;
+		int code;
+		if (ade_streamer_run(s, batch, &bs, &code, &err)) {
+			fprintf(stderr, "ade stream: %s %s: %s\n", p->name, o->ds, err.msg);
+			fprintf(stderr, "ade stream: batch %" PRId64 " is not committed; run the same "
+				"command again to retry it\n", batch);
+			rc = code ? code : ADE_EXIT_FAILED;
+			break;
+		}
+		double ms = (double)(ade_now_mono_ns() - t0) / 1e6;
+		if (commit_batch(st, p, o->ds, batch, &bs, offset, NULL, ms, row.run_id, &err))
+			goto db_fail;
+		lat_add(&lat, ms, n);
+		ade_log_debug("batch %" PRId64 ": %" PRId64 " rows, %" PRId64 " loaded, %.2f ms",
+			      batch, n, bs.rows_loaded, ms);
+		batch++;
+		if (o->rate > 0) {
+			/* Hold the pace: rows so far at `rate` rows per second. */
+			int64_t due = lat.t0_ns + (int64_t)((double)lat.rows / o->rate * 1e9);
+			int64_t now = ade_now_mono_ns();
+			if (due > now) {
+				struct timespec ts = {(time_t)((due - now) / 1000000000),
+						      (long)((due - now) % 1000000000)};
+				while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop_signal)
+					;
+			}
+		}
+	}
+	ade_csv_free(hr);
+	free(hraw);
+	if (!rc && eof) {
+		if (ade_stream_run_set_done(st, p->name, o->ds, &err))
+			goto db_fail;
+		ade_fs_remove_tree(work, NULL);
+	}
+	print_summary(&lat, stop_signal ? "stopped" : eof && !rc ? "done" : "ended");
+	if (!rc && stop_signal)
+		rc = ADE_EXIT_INTERRUPTED;
+	goto out;
+db_fail:
+	fprintf(stderr, "ade stream: %s\n", err.msg);
+	rc = ADE_EXIT_STATE;
+out:
+	reader_close(&rd);
+	ade_streamer_free(s);
+	ade_stream_run_row_release(&row);
+	cJSON_Delete(hints);
+	free(committed);
+	free(lat.v);
+	free(source);
+	free(work);
+	return rc;
+}
+
+/* ---------------- watch ---------------- */
+
+struct wfile {
+	char *name;
+	int64_t mtime_ns;
+};
+
+static int cmp_wfile(const void *a, const void *b)
+{
+	const struct wfile *x = a, *y = b;
+	if (x->mtime_ns != y->mtime_ns)
+		return x->mtime_ns < y->mtime_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Names a writer uses while a file is incomplete: dot-files, *.tmp, *.part. */
+static int ignored_name(const char *n)
+{
+	size_t l = strlen(n);
+	return n[0] == '.' || (l > 4 && !strcmp(n + l - 4, ".tmp")) ||
+	       (l > 5 && !strcmp(n + l - 5, ".part"));
+}
+
+struct watcher {
+	struct opts *o;
+	struct ade_cli *cli;
+	struct ade_pipeline *p;
+	struct ade_state *st;
+	const char *dir;
+	char *work;
+	struct ade_stream_run_row row;
+	cJSON *hints;
+	struct ade_streamer *s;
+	struct lat lat;
+	int files_done, failed;
+	char delim;
+};
+
+static int watcher_ready(struct watcher *w, const char *first_file, struct ade_error *err)
+{
+	int64_t *committed = NULL;
+	size_t n = 0;
+	int r;
+
+	if (w->s)
+		return 0;
+	struct ade_streamer_opts so = {.home = w->cli->home, .p = w->p, .ds = w->o->ds,
+				       .run_id = w->row.run_id, .work = w->work};
+	if (!w->hints) {
+		w->hints = hints_from_runs(w->st, w->p, w->o->ds);
+		if (!w->hints && !(w->hints = hints_from_sample(&so, first_file, w->delim, err)))
+			return ADE_EXIT_FAILED;
+		free(w->row.hints);
+		w->row.hints = cJSON_PrintUnformatted(w->hints);
+		if (ade_stream_run_put(w->st, w->p->name, w->o->ds, &w->row, err))
+			return ADE_EXIT_STATE;
+	}
+	so.hints = w->hints;
+	if (ade_streamer_open(&so, &w->s, err))
+		return ADE_EXIT_PIPELINE;
+	committed_batches(w->st, w->p->name, w->o->ds, &committed, &n);
+	r = ade_streamer_load_keys(w->s, committed, n, err);
+	free(committed);
+	return r ? ADE_EXIT_FAILED : 0;
+}
+
+/* Takes one complete file as one batch.  Returns 0, or an exit code to stop with. */
+static int watch_file(struct watcher *w, const char *name)
+{
+	struct ade_error err = {0};
+	struct stat sb;
+	char *path = ade_xasprintf("%s/%s", w->dir, name);
+	char *fds = NULL;
+	int64_t batch = -1;
+	int rc = 0, r;
+
+	if (ignored_name(name) || stat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		goto out;
+	int64_t mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	r = ade_stream_file_get(w->st, w->p->name, w->dir, name, (int64_t)sb.st_size, mtime_ns,
+				&batch, &fds, &err);
+	if (r < 0) {
+		rc = ADE_EXIT_STATE;
+		goto fail;
+	}
+	if (r == ADE_SF_DONE) {
+		ade_log_debug("stream: %s was taken before; skipped", name);
+		goto out;
+	}
+	if ((rc = watcher_ready(w, path, &err)))
+		goto fail;
+	if (r == ADE_SF_NEW) {
+		if (ade_stream_next_batch(w->st, w->p->name, w->o->ds, &batch, &err) ||
+		    ade_stream_file_set(w->st, w->p->name, w->dir, name, (int64_t)sb.st_size,
+					mtime_ns, w->o->ds, batch, "started", &err)) {
+			rc = ADE_EXIT_STATE;
+			goto fail;
+		}
+	}
+	int64_t t0 = ade_now_mono_ns();
+	struct reader rd = {0};
+	struct ade_csv_record rec;
+	struct ade_batch_stats bs;
+	int code = 0;
+	if (reader_open(&rd, path, w->delim, &err)) {
+		w->failed++;
+		fprintf(stderr, "ade stream: %s: %s\n", name, err.msg);
+		goto out;
+	}
+	if ((r = ade_csv_next(rd.csv, &rec, &err)) == 1) {
+		ade_streamer_begin(w->s, &rec);
+		while ((r = ade_csv_next(rd.csv, &rec, &err)) == 1)
+			ade_streamer_add(w->s, &rec);
+	}
+	reader_close(&rd);
+	if (r < 0 || ade_streamer_run(w->s, batch, &bs, &code, &err)) {
+		w->failed++;
+		fprintf(stderr, "ade stream: %s (batch %" PRId64 "): %s\n", name, batch, err.msg);
+		ade_stream_file_set(w->st, w->p->name, w->dir, name, (int64_t)sb.st_size, mtime_ns,
+				    w->o->ds, batch, "failed", NULL);
+		goto out;
+	}
+	double ms = (double)(ade_now_mono_ns() - t0) / 1e6;
+	if (ade_state_begin(w->st, &err) ||
+	    commit_batch(w->st, w->p, w->o->ds, batch, &bs, -1, path, ms, w->row.run_id, &err) ||
+	    ade_stream_file_set(w->st, w->p->name, w->dir, name, (int64_t)sb.st_size, mtime_ns,
+				w->o->ds, batch, "done", &err) ||
+	    ade_state_commit(w->st, &err)) {
+		ade_state_exec(w->st, "ROLLBACK", NULL);
+		rc = ADE_EXIT_STATE;
+		goto fail;
+	}
+	lat_add(&w->lat, ms, bs.rows_in);
+	w->files_done++;
+	printf("%s: batch %" PRId64 ": %" PRId64 " rows, %" PRId64 " loaded, %" PRId64
+	       " quarantined, %" PRId64 " duplicates, %.2f ms\n",
+	       name, batch, bs.rows_in, bs.rows_loaded, bs.quarantined,
+	       bs.duplicates + bs.dups_skipped, ms);
+	fflush(stdout);
+	goto out;
+fail:
+	fprintf(stderr, "ade stream: %s: %s\n", name, err.msg);
+out:
+	free(fds);
+	free(path);
+	return rc;
+}
+
+static int watch(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
+		 struct ade_state *st)
+{
+	struct ade_error err = {0};
+	struct watcher w = {.o = o, .cli = cli, .p = p, .st = st, .delim = delimiter_of(p)};
+	char *dir = realpath(o->watch, NULL);
+	int fd = -1, rc = 0, r;
+	struct stat sb;
+
+	if (!dir || stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		free(dir);
+		return ade_cli_usage_error("stream", "--watch '%s' is not a directory", o->watch);
+	}
+	w.dir = dir;
+	w.work = ade_xasprintf("%s/stream/%s/%s/watch-work", cli->home, p->name, o->ds);
+	r = ade_stream_run_get(st, p->name, o->ds, &w.row, &err);
+	if (r && r != ADE_ENOTFOUND) {
+		rc = ADE_EXIT_STATE;
+		goto fail;
+	}
+	if (r == ADE_ENOTFOUND) {
+		char uuid[37];
+		ade_uuid7(uuid);
+		w.row.run_id = ade_xstrdup(uuid);
+		w.row.source = ade_xstrdup(dir);
+	} else if (w.row.hints && *w.row.hints) {
+		w.hints = cJSON_Parse(w.row.hints);
+	}
+	/* Watch first, then list: a file landing in between is seen twice, taken once. */
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0 || inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+		ade_error_set(&err, ADE_ESYS, "inotify on %s: %s", dir, strerror(errno));
+		rc = ADE_EXIT_FAILED;
+		goto fail;
+	}
+	install_signals();
+	w.lat.t0_ns = ade_now_mono_ns();
+	{
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		struct wfile *fs = NULL;
+		size_t n = 0;
+		while (d && (de = readdir(d))) {
+			char *pth = ade_xasprintf("%s/%s", dir, de->d_name);
+			if (!ignored_name(de->d_name) && !stat(pth, &sb) && S_ISREG(sb.st_mode)) {
+				fs = ade_xrealloc(fs, (n + 1) * sizeof(*fs));
+				fs[n].name = ade_xstrdup(de->d_name);
+				fs[n].mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+				n++;
+			}
+			free(pth);
+		}
+		if (d)
+			closedir(d);
+		if (n)
+			qsort(fs, n, sizeof(*fs), cmp_wfile);
+		for (size_t i = 0; i < n; i++) {
+			if (!rc && !stop_signal && (!o->max_files || w.files_done < o->max_files))
+				rc = watch_file(&w, fs[i].name);
+			free(fs[i].name);
+		}
+		free(fs);
+	}
+	printf("%s: watching %s for %s through %s\n", p->name, dir, o->ds,
+	       w.s ? ade_streamer_describe(w.s) : "the stream stages");
+	fflush(stdout);
+	int64_t last = ade_now_mono_ns();
+	while (!rc && !stop_signal && (!o->max_files || w.files_done < o->max_files)) {
+		int timeout = 500;
+		if (o->idle_exit > 0) {
+			int64_t left = last + (int64_t)(o->idle_exit * 1e9) - ade_now_mono_ns();
+			if (left <= 0)
+				break;
+			if (left / 1000000 < timeout)
+				timeout = (int)(left / 1000000) + 1;
+		}
+		struct pollfd pf = {fd, POLLIN, 0};
+		if (poll(&pf, 1, timeout) <= 0)
+			continue;
+		char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+		ssize_t len;
+		while ((len = read(fd, buf, sizeof(buf))) > 0 && !rc) {
+			for (char *q = buf; q < buf + len && !rc;) {
+				struct inotify_event *ev = (struct inotify_event *)q;
+				q += sizeof(*ev) + ev->len;
+				if (!ev->len || (o->max_files && w.files_done >= o->max_files))
+					continue;
+				int before = w.files_done;
+				rc = watch_file(&w, ev->name);
+				if (w.files_done != before)
+					last = ade_now_mono_ns();
+			}
+		}
+	}
+	print_summary(&w.lat, stop_signal ? "stopped" : "done");
+	if (!rc && w.failed)
+		rc = ADE_EXIT_FAILED;
+	goto out;
+fail:
+	fprintf(stderr, "ade stream: %s\n", err.msg);
+out:
+	if (fd >= 0)
+		close(fd);
+	ade_streamer_free(w.s);
+	ade_stream_run_row_release(&w.row);
+	cJSON_Delete(w.hints);
+	free(w.lat.v);
+	free(w.work);
+	free(dir);
+	return rc;
+}
+
+/* ---------------- command line ---------------- */
+
+static int parse_double(const char *s, double min, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno || !(v >= min) || v > 1e12)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int ade_cmd_stream(int argc, char **argv, struct ade_cli *cli)
+{
+	struct opts o = {0};
+	struct ade_error err = {0};
+	struct ade_pipeline *p = NULL;
+	struct ade_state st;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED()                                                                  \
+	do {                                                                    \
+		if (!val)                                                       \
+			return ade_cli_usage_error("stream", "%s needs a value", a); \
+		i++;                                                            \
+	} while (0)
+		if (!strcmp(a, "--date")) {
+			NEED();
+			int32_t days;
+			if (ade_date_parse(val, &days, &err))
+				return ade_cli_usage_error("stream", "--date: %s", err.msg);
+			ade_date_format(days, o.ds);
+			o.have_date = 1;
+		} else if (!strcmp(a, "--batch-rows")) {
+			NEED();
+			if (ade_cli_parse_int(val, 1, 10000000, &o.batch_rows))
+				return ade_cli_usage_error("stream", "--batch-rows must be an integer "
+							   "from 1 to 10000000, not '%s'", val);
+		} else if (!strcmp(a, "--rate")) {
+			NEED();
+			if (parse_double(val, 1e-9, &o.rate) || o.rate <= 0)
+				return ade_cli_usage_error("stream", "--rate must be a positive number "
+							   "of rows per second, not '%s'", val);
+		} else if (!strcmp(a, "--watch")) {
+			NEED();
+			o.watch = val;
+		} else if (!strcmp(a, "--max-files")) {
+			NEED();
+			if (ade_cli_parse_int(val, 1, INT_MAX, &o.max_files))
+				return ade_cli_usage_error("stream", "--max-files must be a positive "
+							   "integer, not '%s'", val);
+		} else if (!strcmp(a, "--idle-exit")) {
+			NEED();
+			if (parse_double(val, 0, &o.idle_exit) || o.idle_exit <= 0)
+				return ade_cli_usage_error("stream", "--idle-exit must be a positive "
+							   "number of seconds, not '%s'", val);
+		} else if (a[0] == '-' && a[1]) {
+			return ade_cli_usage_error("stream", "unknown option '%s'", a);
+		} else if (!o.pipeline) {
+			o.pipeline = a;
+		} else {
+			return ade_cli_usage_error("stream", "one pipeline only ('%s' is extra)", a);
+		}
+#undef NEED
+	}
+	if (!o.pipeline)
+		return ade_cli_usage_error("stream", "no pipeline file given");
+	if (!o.watch && !o.have_date)
+		return ade_cli_usage_error("stream", "--date D is required to replay a day "
+					   "(or --watch DIR)");
+	if (!o.watch && (o.max_files || o.idle_exit > 0))
+		return ade_cli_usage_error("stream", "--max-files and --idle-exit go with --watch");
+	if (o.watch && (o.batch_rows || o.rate > 0))
+		return ade_cli_usage_error("stream", "--batch-rows and --rate go with a replay "
+					   "(--date), not --watch: each file is one batch");
+	if (!o.have_date) {
+		/* Watch: files land for today's date (UTC) unless --date says otherwise. */
+		ade_date_format((int32_t)(ade_now_wall_us() / 1000000 / 86400), o.ds);
+	}
+
+	ade_warehouse_config_single_thread();
+	rc = ade_pipeline_load(o.pipeline, cli->exec_dir, &p, &err);
+	if (rc) {
+		fprintf(stderr, "%s\n", err.msg);
+		return rc == ADE_EPARSE ? ADE_EXIT_PIPELINE : ADE_EXIT_USAGE;
+	}
+	if (ade_fs_mkdirs(cli->home, &err) || ade_state_open(&st, cli->home, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		ade_pipeline_free(p);
+		return ADE_EXIT_STATE;
+	}
+	if (ade_stream_state_init(&st, &err)) {
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		rc = ADE_EXIT_STATE;
+	} else {
+		rc = o.watch ? watch(&o, cli, p, &st) : replay(&o, cli, p, &st);
+	}
+	ade_state_close(&st);
+	ade_pipeline_free(p);
+	return rc;
+}

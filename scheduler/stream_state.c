@@ -1,0 +1,268 @@
+/*
+ * The stream tables of state.db: one row per streamed (pipeline, ds) with
+ * the settings fixed at its first start, one row per committed batch (the
+ * checkpoint, with its latency), and one row per watched file.  They are
+ * created on demand, next to the scheduler's own tables, without changing
+ * the state schema version (nothing else reads them).
+ */
+#include "stream.h"
+#include "core/error.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char stream_sql[] =
+	"CREATE TABLE IF NOT EXISTS stream_runs(\n"
+	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, run_id TEXT NOT NULL,\n"
+	"  batch_rows INTEGER NOT NULL, hints TEXT, source TEXT, source_size INTEGER,\n"
+	"  source_mtime_ns INTEGER, done INTEGER NOT NULL DEFAULT 0,\n"
+	"  started_at TEXT, ended_at TEXT, PRIMARY KEY(pipeline, ds));\n"
+	"CREATE TABLE IF NOT EXISTS stream_batches(\n"
+	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, batch INTEGER NOT NULL,\n"
+	"  state TEXT NOT NULL, rows INTEGER, rows_loaded INTEGER, dups_skipped INTEGER,\n"
+	"  quarantined INTEGER, source_offset INTEGER, source_file TEXT,\n"
+	"  committed_at TEXT, latency_ms REAL, run_id TEXT,\n"
+	"  PRIMARY KEY(pipeline, ds, batch));\n"
+	"CREATE TABLE IF NOT EXISTS stream_files(\n"
+	"  pipeline TEXT NOT NULL, dir TEXT NOT NULL, name TEXT NOT NULL,\n"
+	"  size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ds TEXT, batch INTEGER,\n"
+	"  state TEXT NOT NULL, seen_at TEXT,\n"
+	"  PRIMARY KEY(pipeline, dir, name, size, mtime_ns));\n";
+
+static int fail(struct ade_state *st, struct ade_error *err, const char *what)
+{
+	int code = sqlite3_errcode(st->db);
+
+	return ade_error_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? ADE_EBUSY : ADE_EDB,
+			     "%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+}
+
+static void now_text(char out[32])
+{
+	ade_format_utc(ade_now_wall_us(), out);
+}
+
+int ade_stream_state_init(struct ade_state *st, struct ade_error *err)
+{
+	return ade_state_exec(st, stream_sql, err);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? ade_xstrdup((const char *)t) : NULL;
+}
+
+int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *ds,
+		       struct ade_stream_run_row *r, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT run_id, batch_rows, hints, source, source_size, "
+			       "source_mtime_ns, done FROM stream_runs WHERE pipeline=? AND ds=?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_runs");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		r->run_id = col_dup(s, 0);
+		r->batch_rows = sqlite3_column_int(s, 1);
+		r->hints = col_dup(s, 2);
+		r->source = col_dup(s, 3);
+		r->source_size = sqlite3_column_int64(s, 4);
+		r->source_mtime_ns = sqlite3_column_int64(s, 5);
+		r->done = sqlite3_column_int(s, 6);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = ADE_ENOTFOUND;
+	} else {
+		rc = fail(st, err, "stream_runs");
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *ds,
+		       const struct ade_stream_run_row *r, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char now[32];
+	int rc = 0;
+
+	now_text(now);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT OR REPLACE INTO stream_runs(pipeline, ds, run_id, batch_rows, "
+			       "hints, source, source_size, source_mtime_ns, done, started_at) "
+			       "VALUES(?,?,?,?,?,?,?,?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_runs");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, r->batch_rows);
+	sqlite3_bind_text(s, 5, r->hints, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, r->source_size);
+	sqlite3_bind_int64(s, 8, r->source_mtime_ns);
+	sqlite3_bind_int(s, 9, r->done);
+	sqlite3_bind_text(s, 10, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		rc = fail(st, err, "stream_runs");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_stream_run_set_done(struct ade_state *st, const char *pipeline, const char *ds,
+			    struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char now[32];
+	int rc = 0;
+
+	now_text(now);
+	if (sqlite3_prepare_v2(st->db,
+			       "UPDATE stream_runs SET done=1, ended_at=? WHERE pipeline=? AND ds=?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_runs");
+	sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, ds, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		rc = fail(st, err, "stream_runs");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+void ade_stream_run_row_release(struct ade_stream_run_row *r)
+{
+	free(r->run_id);
+	free(r->hints);
+	free(r->source);
+	memset(r, 0, sizeof(*r));
+}
+
+int ade_stream_next_batch(struct ade_state *st, const char *pipeline, const char *ds,
+			  int64_t *next, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT max(coalesce((SELECT max(batch) FROM stream_batches "
+			       "WHERE pipeline=?1 AND ds=?2), -1), coalesce((SELECT max(batch) "
+			       "FROM stream_files WHERE pipeline=?1 AND ds=?2), -1)) + 1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_batches");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*next = sqlite3_column_int64(s, 0);
+	else
+		rc = fail(st, err, "stream_batches");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const char *ds,
+			    const struct ade_stream_batch_row *b, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char now[32];
+	int rc = 0;
+
+	now_text(now);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT OR REPLACE INTO stream_batches(pipeline, ds, batch, state, rows, "
+			       "rows_loaded, dups_skipped, quarantined, source_offset, source_file, "
+			       "committed_at, latency_ms, run_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_batches");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, b->batch);
+	sqlite3_bind_text(s, 4, b->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, b->rows_in);
+	sqlite3_bind_int64(s, 6, b->rows_loaded);
+	sqlite3_bind_int64(s, 7, b->dups_skipped);
+	sqlite3_bind_int64(s, 8, b->quarantined);
+	if (b->source_offset >= 0)
+		sqlite3_bind_int64(s, 9, b->source_offset);
+	else
+		sqlite3_bind_null(s, 9);
+	sqlite3_bind_text(s, 10, b->source_file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 11, now, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 12, b->latency_ms);
+	sqlite3_bind_text(s, 13, b->run_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		rc = fail(st, err, "stream_batches");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_stream_file_get(struct ade_state *st, const char *pipeline, const char *dir,
+			const char *name, int64_t size, int64_t mtime_ns, int64_t *batch,
+			char **ds, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*ds = NULL;
+	*batch = -1;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT state, batch, ds FROM stream_files WHERE pipeline=? AND dir=? "
+			       "AND name=? AND size=? AND mtime_ns=?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_files");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, size);
+	sqlite3_bind_int64(s, 5, mtime_ns);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(s, 0);
+		rc = state && !strcmp(state, "done") ? ADE_SF_DONE : ADE_SF_STARTED;
+		*batch = sqlite3_column_int64(s, 1);
+		*ds = col_dup(s, 2);
+	} else if (rc == SQLITE_DONE) {
+		rc = ADE_SF_NEW;
+	} else {
+		rc = fail(st, err, "stream_files");
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int ade_stream_file_set(struct ade_state *st, const char *pipeline, const char *dir,
+			const char *name, int64_t size, int64_t mtime_ns, const char *ds,
+			int64_t batch, const char *state, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char now[32];
+	int rc = 0;
+
+	now_text(now);
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT OR REPLACE INTO stream_files(pipeline, dir, name, size, "
+			       "mtime_ns, ds, batch, state, seen_at) VALUES(?,?,?,?,?,?,?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_files");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, size);
+	sqlite3_bind_int64(s, 5, mtime_ns);
+	sqlite3_bind_text(s, 6, ds, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, batch);
+	sqlite3_bind_text(s, 8, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, now, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		rc = fail(st, err, "stream_files");
+	sqlite3_finalize(s);
+	return rc;
+}
