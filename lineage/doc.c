@@ -563,6 +563,13 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
+		if (run->only) {
+			int wanted = 0;
+			for (int k = 0; k < run->n_only && !wanted; k++)
+				wanted = !strcmp(run->only[k], de->d_name);
+			if (!wanted)
+				continue;
+		}
 		char *p = ade_xasprintf("%s/%s", run->run_dir, de->d_name);
 		char *outd = ade_xasprintf("%s/out", p);
 		/* Stage folders hold logs and, once published, out/. */

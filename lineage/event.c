@@ -399,8 +399,18 @@ cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct 
 	cJSON *doc = NULL;
 	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
 				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id};
+	const char **only = NULL;
+	if (stage_ev) {
+		only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(*only));
+		only[0] = ev->stage->name;
+		for (int k = 0; k < ev->stage->n_needs; k++)
+			only[k + 1] = p->stages[ev->stage->needs[k]].name;
+		lr.only = only;
+		lr.n_only = ev->stage->n_needs + 1;
+	}
 	if (ev->run_dir && ade_lineage_doc_build(&lr, &doc, NULL))
 		doc = NULL;
+	free(only);
 	if (doc && stage_ev) {
 		const cJSON *so = doc_stage(doc, ev->stage->name);
 		if (complete && so && cJSON_GetObjectItem(so, "inputs")) {

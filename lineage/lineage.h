@@ -33,6 +33,13 @@ struct ade_lineage_run {
 	int run_number;
 	const char *run_id;    /* may be NULL: looked up in state.db */
 	int use_state_db;      /* read stage states and resources from state.db (read-only) */
+	/*
+	 * When not NULL, only these stage folders are read: an event about one
+	 * stage needs that stage and its needs, and reading the whole run for
+	 * every event made a 1000-stage run quadratic.
+	 */
+	const char *const *only;
+	int n_only;
 };
 
 /*
