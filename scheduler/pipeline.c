@@ -4,6 +4,7 @@
  * the node's start mark (libyaml counts from 0; we print from 1).
  */
 #include "pipeline.h"
+#include "cron.h"
 #include "core/date.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -832,8 +833,15 @@ static int top_pair(struct loader *L, yaml_node_t *k, yaml_node_t *v, void *arg)
 				       p->name);
 		return rc;
 	}
-	if (!strcmp(key, "schedule"))
-		return want_string(L, v, "schedule", &p->schedule);
+	if (!strcmp(key, "schedule")) {
+		/* Checked here so `ade check` refuses a bad cron, not `ade schedule` later. */
+		struct ade_cron c;
+		struct ade_error cerr = {0};
+		int rc = want_string(L, v, "schedule", &p->schedule);
+		if (!rc && ade_cron_parse(p->schedule, &c, &cerr))
+			rc = fail_at(L, v, "%s", cerr.msg);
+		return rc;
+	}
 	if (!strcmp(key, "start_date") || !strcmp(key, "end_date")) {
 		char *d = NULL;
 		int32_t days;

@@ -146,4 +146,21 @@ check "the scheduler is still running" test -d "/proc/$HUP"
 kill -TERM "$HUP"
 wait_for dead "$HUP"
 
+case_ bad_input
+sed 's/"0 2 \* \* \*"/"0 25 * * *"/' daily.yaml > badcron.yaml
+ade_out out check badcron.yaml
+expect_rc 3 "$RC" "a bad cron is refused by ade check"
+expect_line "badcron.yaml:2:11: cron hour: '25' is outside 0-23 or reversed" out "with its position"
+grep -v '^schedule:' daily.yaml > nosched.yaml
+ade_out out schedule nosched.yaml --once
+expect_rc 3 "$RC" "a pipeline without a schedule is refused"
+expect_grep "no schedule" out "and says so"
+ade_out out schedule daily.yaml --once --now 2026-13-01
+expect_rc 2 "$RC" "a bad --now is a usage error"
+expect_grep "bad time '2026-13-01'" out "naming the value"
+ade_out out schedule --once
+expect_rc 2 "$RC" "no pipeline file is a usage error"
+ade_out out schedule daily.yaml --bogus
+expect_rc 2 "$RC" "an unknown option is a usage error"
+
 finish
