@@ -39,6 +39,18 @@ int ade_cmd_artifacts(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_rollback(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_lineage(int argc, char **argv, struct ade_cli *cli);
 
+struct ade_observers;
+struct ade_exec_opts;
+struct ade_lineage_emitter;
+/*
+ * Registers the observers of every run (archives, OpenLineage events, ...)
+ * and points o->on_event at them; obs and lineage (which may be NULL) are
+ * borrowed and must outlive the executor.  `ade run`, `ade backfill` and
+ * `ade schedule` all call this, so a new observer is added here once.
+ */
+void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
+			   struct ade_lineage_emitter *lineage);
+
 /* Prints "ade CMD: msg" and the command's usage line to stderr; returns 2. */
 int ade_cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

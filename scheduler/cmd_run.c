@@ -202,15 +202,12 @@ static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline
 	return sum.runs_failed ? ADE_EXIT_FAILED : ADE_EXIT_OK;
 }
 
-/*
- * The observers of `ade run` and `ade backfill`: every module that reacts
- * to runs and stages registers here (obs must outlive the executor).
- */
-static void add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
-			  struct ade_lineage_emitter *lineage)
+void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
+			   struct ade_lineage_emitter *lineage)
 {
 	ade_observers_add(obs, ade_artifacts_on_event, NULL);
-	ade_observers_add(obs, ade_lineage_on_event, lineage);
+	if (lineage)
+		ade_observers_add(obs, ade_lineage_on_event, lineage);
 	o->on_event = ade_observers_dispatch;
 	o->event_arg = obs;
 }
@@ -281,7 +278,7 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 		ade_pipeline_free(p);
 		return ADE_EXIT_PIPELINE;
 	}
-	add_observers(&obs, &o, lineage);
+	ade_cli_add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	if (ade_exec_add(ex, p, ds, force ? ADE_ADD_NEW : ADE_ADD_RESUME_OR_NEW, only, from, &err)) {
 		ade_lineage_emitter_free(lineage);
@@ -402,7 +399,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 		ade_pipeline_free(p);
 		return ADE_EXIT_PIPELINE;
 	}
-	add_observers(&obs, &o, lineage);
+	ade_cli_add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	int n = 0, n_skip = 0;
 	for (int32_t k = 0; k <= to - from; k++) {

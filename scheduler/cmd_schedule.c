@@ -408,11 +408,7 @@ int ade_cmd_schedule(int argc, char **argv, struct ade_cli *cli)
 	struct ade_error err = {0};
 	if (ade_lineage_emitter_new(cli->home, NULL, &lineage, &err))
 		fprintf(stderr, "ade schedule: lineage events off: %s\n", err.msg);
-	ade_observers_add(&obs, ade_artifacts_on_event, NULL);
-	if (lineage)
-		ade_observers_add(&obs, ade_lineage_on_event, lineage);
-	o.on_event = ade_observers_dispatch;
-	o.event_arg = &obs;
+	ade_cli_add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	struct ade_exec_summary sum = {0};
 	rc = ade_exec_run(ex, &sum, &err);
