@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,6 +551,45 @@ out:
 
 /* ---- the document ---------------------------------------------------------- */
 
+/*
+ * Adds run_dir/name to st[] if it is a stage folder: one that holds out/ or
+ * an attempt's log.  The stat of out/ settles the common case without
+ * listing the folder.
+ */
+static void stage_add(const char *run_dir, const char *name, struct stage_in **st, int *n,
+		      int *cap)
+{
+	char *p = ade_xasprintf("%s/%s", run_dir, name);
+	char *outd = ade_xasprintf("%s/out", p);
+	struct stat sb;
+	int is_stage = stat(outd, &sb) == 0 && S_ISDIR(sb.st_mode);
+	if (!is_stage) {
+		DIR *sd = opendir(p);
+		if (sd) {
+			struct dirent *x;
+			while (!is_stage && (x = readdir(sd)))
+				is_stage = !strncmp(x->d_name, "attempt-", 8);
+			closedir(sd);
+		}
+	}
+	free(p);
+	if (!is_stage) {
+		free(outd);
+		return;
+	}
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*st = ade_xrealloc(*st, (size_t)*cap * sizeof(**st));
+	}
+	struct stage_in *s = &(*st)[*n];
+	*s = (struct stage_in){.name = ade_xstrdup(name), .out_dir = outd};
+	char *rp = ade_xasprintf("%s/result.json", outd);
+	if (ade_fs_exists(rp) && ade_json_read_file(rp, &s->result, NULL))
+		s->result = NULL;
+	free(rp);
+	(*n)++;
+}
+
 int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct ade_error *err)
 {
 	DIR *dir = opendir(run->run_dir);
@@ -560,43 +600,22 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 	*out = NULL;
 	if (!dir)
 		return ade_error_set(err, ADE_ENOTFOUND, "no run directory '%s'", run->run_dir);
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (run->only) {
-			int wanted = 0;
-			for (int k = 0; k < run->n_only && !wanted; k++)
-				wanted = !strcmp(run->only[k], de->d_name);
-			if (!wanted)
-				continue;
+	if (run->only) {
+		/*
+		 * A stage event names its few stages: listing a run of thousands
+		 * of stages for each event made a long chain quadratic.
+		 */
+		for (int k = 0; k < run->n_only; k++) {
+			int dup = run->only[k][0] == '.' || strchr(run->only[k], '/') != NULL;
+			for (int j = 0; j < k && !dup; j++)
+				dup = !strcmp(run->only[j], run->only[k]);
+			if (!dup)
+				stage_add(run->run_dir, run->only[k], &st, &n, &cap);
 		}
-		char *p = ade_xasprintf("%s/%s", run->run_dir, de->d_name);
-		char *outd = ade_xasprintf("%s/out", p);
-		/* Stage folders hold logs and, once published, out/. */
-		DIR *sd = opendir(p);
-		int is_stage = 0;
-		if (sd) {
-			struct dirent *x;
-			while ((x = readdir(sd)))
-				if (!strcmp(x->d_name, "out") || !strncmp(x->d_name, "attempt-", 8))
-					is_stage = 1;
-			closedir(sd);
-		}
-		free(p);
-		if (!is_stage) {
-			free(outd);
-			continue;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			st = ade_xrealloc(st, (size_t)cap * sizeof(*st));
-		}
-		st[n] = (struct stage_in){.name = ade_xstrdup(de->d_name), .out_dir = outd};
-		char *rp = ade_xasprintf("%s/result.json", outd);
-		if (ade_fs_exists(rp) && ade_json_read_file(rp, &st[n].result, NULL))
-			st[n].result = NULL;
-		free(rp);
-		n++;
+	} else {
+		while ((de = readdir(dir)))
+			if (de->d_name[0] != '.')
+				stage_add(run->run_dir, de->d_name, &st, &n, &cap);
 	}
 	closedir(dir);
 	if (n > 1)

@@ -184,12 +184,14 @@ static int open_state(struct ade_cli *cli, struct ade_state *st)
 	return 0;
 }
 
-static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline *p)
+static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline *p,
+		  struct ade_observers *obs)
 {
 	struct ade_exec_summary sum = {0};
 	struct ade_error err = {0};
 	int rc = ade_exec_run(ex, &sum, &err);
 
+	ade_observers_close(obs); /* its queued events point into p */
 	ade_exec_free(ex);
 	ade_state_close(st);
 	ade_pipeline_free(p);
@@ -206,7 +208,7 @@ void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 			   struct ade_lineage_emitter *lineage)
 {
 	ade_observers_add(obs, ade_artifacts_on_event, NULL);
-	if (lineage)
+	if (lineage && ade_observers_add_async(obs, ade_lineage_on_event, lineage))
 		ade_observers_add(obs, ade_lineage_on_event, lineage);
 	o->on_event = ade_observers_dispatch;
 	o->event_arg = obs;
@@ -281,13 +283,14 @@ int ade_cmd_run(int argc, char **argv, struct ade_cli *cli)
 	ade_cli_add_observers(&obs, &o, lineage);
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	if (ade_exec_add(ex, p, ds, force ? ADE_ADD_NEW : ADE_ADD_RESUME_OR_NEW, only, from, &err)) {
+		ade_observers_close(&obs);
 		ade_lineage_emitter_free(lineage);
 		ade_exec_free(ex);
 		ade_state_close(&st);
 		ade_pipeline_free(p);
 		return ade_cli_usage_error("run", "%s", err.msg);
 	}
-	rc = finish(ex, &st, p);
+	rc = finish(ex, &st, p, &obs);
 	ade_lineage_emitter_free(lineage); /* after the executor, which calls it */
 	return rc;
 }
@@ -416,6 +419,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 		}
 		if (!dry && ade_exec_add(ex, p, ds, ADE_ADD_RESUME_OR_NEW, NULL, NULL, &err)) {
 			fprintf(stderr, "ade backfill: %s\n", err.msg);
+			ade_observers_close(&obs);
 			ade_lineage_emitter_free(lineage);
 			ade_exec_free(ex);
 			ade_state_close(&st);
@@ -426,6 +430,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 	}
 	if (dry) {
 		printf("%d date%s to run, %d skipped\n", n, n == 1 ? "" : "s", n_skip);
+		ade_observers_close(&obs);
 		ade_exec_free(ex);
 		ade_state_close(&st);
 		ade_pipeline_free(p);
@@ -434,7 +439,7 @@ int ade_cmd_backfill(int argc, char **argv, struct ade_cli *cli)
 	printf("backfill %s: %d date%s to run, %d skipped (--reprocess %s)\n", p->name, n,
 	       n == 1 ? "" : "s", n_skip, reprocess);
 	fflush(stdout);
-	rc = finish(ex, &st, p);
+	rc = finish(ex, &st, p, &obs);
 	ade_lineage_emitter_free(lineage); /* after the executor, which calls it */
 	return rc;
 }

@@ -412,6 +412,7 @@ int ade_cmd_schedule(int argc, char **argv, struct ade_cli *cli)
 	struct ade_exec *ex = ade_exec_new(&st, &o);
 	struct ade_exec_summary sum = {0};
 	rc = ade_exec_run(ex, &sum, &err);
+	ade_observers_close(&obs);
 	ade_exec_free(ex);
 	ade_lineage_emitter_free(lineage);
 	ade_state_close(&st);

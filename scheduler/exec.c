@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -602,6 +603,90 @@ static void recover_running(struct ade_exec *ex, struct run_rt *r, int i)
 	ade_attempt_row_release(&a);
 }
 
+/*
+ * Kills every process group holding the file (dev, ino) open, other than
+ * ade's own, and waits (up to 2 s) for them to go; returns the first such
+ * process, or 0.
+ */
+static int kill_holders(dev_t dev, ino_t ino)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int first = 0, pids[64], n = 0;
+
+	if (!proc)
+		return 0;
+	while ((de = readdir(proc)) && n < 64) {
+		int pid = atoi(de->d_name);
+		if (pid <= 0 || pid == getpid())
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		DIR *fds = opendir(path);
+		if (!fds)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(fds))) {
+			char fp[96];
+			struct stat sb;
+			snprintf(fp, sizeof(fp), "/proc/%d/fd/%s", pid, fe->d_name);
+			if (fe->d_name[0] != '.' && stat(fp, &sb) == 0 && sb.st_dev == dev &&
+			    sb.st_ino == ino) {
+				pids[n++] = pid;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	for (int k = 0; k < n; k++) {
+		pid_t g = getpgid(pids[k]);
+		if (g > 0 && g != getpgrp())
+			kill(-g, SIGKILL);
+		kill(pids[k], SIGKILL);
+		if (!first)
+			first = pids[k];
+	}
+	for (int k = 0; k < n; k++)
+		for (int t = 0; t < 200 && pid_alive(pids[k], 0); t++)
+			usleep(10000);
+	return first;
+}
+
+/*
+ * An attempt is recorded in state.db just after its process starts (the
+ * commit overlaps the stage), so a scheduler killed in between leaves a
+ * stage running that state.db does not know of.  Its log, made before the
+ * spawn, gives it away: stop whatever still holds the log open and record
+ * the attempt as lost, so the next attempt neither races it nor reuses its
+ * number.
+ */
+static void recover_unrecorded(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	const char *name = r->p->stages[i].name;
+	struct stage_rt *t = &r->st[i];
+
+	for (;;) {
+		char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
+		struct stat sb;
+		if (stat(log, &sb) < 0) {
+			free(log);
+			return;
+		}
+		int pid = kill_holders(sb.st_dev, sb.st_ino);
+		struct ade_attempt_end e = {.state = "failed", .exit_code = -1,
+					    .reason = "scheduler lost"};
+		ade_state_attempt_start(ex->state, r->row.run_id, name, t->attempt + 1, pid, 0, log,
+					NULL);
+		ade_state_attempt_end(ex->state, r->row.run_id, name, t->attempt + 1, &e, NULL);
+		free(log);
+		char *tmp = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
+		ade_fs_remove_tree(tmp, NULL);
+		free(tmp);
+		t->attempt++;
+	}
+}
+
 static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err)
 {
 	struct ade_pipeline *p = r->p;
@@ -653,6 +738,8 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 		t->attempt = attempts;
 		if (prev && !strcmp(prev, "running"))
 			recover_running(ex, r, i);
+		if (resumed && !ade_fs_exists(out))
+			recover_unrecorded(ex, r, i);
 		if (ade_fs_exists(out)) {
 			/* Published before the crash: the stage exited 0. */
 			set_state(ex, r, i, S_SUCCESS, prev && strcmp(prev, "success")

@@ -1,5 +1,28 @@
 /* Fan-out of executor events to several observers (observe.h). */
 #include "observe.h"
+#include "core/util.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A copied event: the struct, then its strings in the same block. */
+struct queued {
+	struct queued *next;
+	struct ade_exec_event ev;
+};
+
+struct ade_observer_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t more; /* worker: an event was queued, or stop */
+	pthread_cond_t idle; /* dispatcher: the queue emptied */
+	struct queued *head, *tail;
+	int busy; /* the worker is handling an event outside the lock */
+	int stop;
+	pthread_t thread;
+	const struct ade_observers *owner;
+};
 
 int ade_observers_add(struct ade_observers *o,
 		      void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg)
@@ -8,14 +31,156 @@ int ade_observers_add(struct ade_observers *o,
 		return -1;
 	o->v[o->n].fn = fn;
 	o->v[o->n].arg = arg;
+	o->v[o->n].async = 0;
 	o->n++;
 	return 0;
+}
+
+static void deliver(const struct ade_observers *o, int async, const struct ade_exec_event *ev)
+{
+	for (int i = 0; i < o->n; i++)
+		if (o->v[i].async == async)
+			o->v[i].fn(o->v[i].arg, ev);
+}
+
+static void *worker(void *arg)
+{
+	struct ade_observer_queue *q = arg;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (!q->head && !q->stop)
+			pthread_cond_wait(&q->more, &q->mu);
+		if (!q->head)
+			break;
+		struct queued *e = q->head;
+		q->head = e->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->busy = 1;
+		pthread_mutex_unlock(&q->mu);
+		deliver(q->owner, 1, &e->ev);
+		free(e);
+		pthread_mutex_lock(&q->mu);
+		q->busy = 0;
+		if (!q->head)
+			pthread_cond_broadcast(&q->idle);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+int ade_observers_add_async(struct ade_observers *o,
+			    void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg)
+{
+	if (ade_observers_add(o, fn, arg))
+		return -1;
+	if (!o->q) {
+		struct ade_observer_queue *q = ade_xcalloc(1, sizeof(*q));
+		pthread_mutex_init(&q->mu, NULL);
+		pthread_cond_init(&q->more, NULL);
+		pthread_cond_init(&q->idle, NULL);
+		q->owner = o;
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int rc = pthread_create(&q->thread, NULL, worker, q);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc) {
+			pthread_cond_destroy(&q->idle);
+			pthread_cond_destroy(&q->more);
+			pthread_mutex_destroy(&q->mu);
+			free(q);
+			return -1; /* stays a synchronous observer */
+		}
+		o->q = q;
+	}
+	o->v[o->n - 1].async = 1;
+	return 0;
+}
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static char *str_put(char **at, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(*at, s, n);
+	*at += n;
+	return d;
+}
+
+static struct queued *copy_event(const struct ade_exec_event *ev)
+{
+	const char *s[] = {ev->home,  ev->run_id,  ev->ds,       ev->interval_start, ev->interval_end,
+			   ev->run_dir, ev->state, ev->out_dir, ev->log_path,      ev->reason};
+	size_t need = sizeof(struct queued);
+	for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++)
+		need += str_size(s[i]);
+	struct queued *e = ade_xmalloc(need);
+	char *at = (char *)(e + 1);
+	e->next = NULL;
+	e->ev = *ev;
+	e->ev.home = str_put(&at, ev->home);
+	e->ev.run_id = str_put(&at, ev->run_id);
+	e->ev.ds = str_put(&at, ev->ds);
+	e->ev.interval_start = str_put(&at, ev->interval_start);
+	e->ev.interval_end = str_put(&at, ev->interval_end);
+	e->ev.run_dir = str_put(&at, ev->run_dir);
+	e->ev.state = str_put(&at, ev->state);
+	e->ev.out_dir = str_put(&at, ev->out_dir);
+	e->ev.log_path = str_put(&at, ev->log_path);
+	e->ev.reason = str_put(&at, ev->reason);
+	return e;
+}
+
+static void drain(struct ade_observer_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->head || q->busy)
+		pthread_cond_wait(&q->idle, &q->mu);
+	pthread_mutex_unlock(&q->mu);
 }
 
 void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 {
 	const struct ade_observers *o = arg;
+	struct ade_observer_queue *q = o->q;
 
-	for (int i = 0; i < o->n; i++)
-		o->v[i].fn(o->v[i].arg, ev);
+	if (q) {
+		struct queued *e = copy_event(ev);
+		pthread_mutex_lock(&q->mu);
+		if (q->tail)
+			q->tail->next = e;
+		else
+			q->head = e;
+		q->tail = e;
+		pthread_cond_signal(&q->more);
+		pthread_mutex_unlock(&q->mu);
+		if (ev->kind == ADE_EV_RUN_END)
+			drain(q);
+	}
+	deliver(o, 0, ev);
+}
+
+void ade_observers_close(struct ade_observers *o)
+{
+	struct ade_observer_queue *q = o->q;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = 1;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->idle);
+	pthread_cond_destroy(&q->more);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+	o->q = NULL;
 }

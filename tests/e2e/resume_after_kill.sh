@@ -54,4 +54,33 @@ check "no attempt-*.tmp left anywhere" test -z "$(find "$T/home/runs" -name 'att
 # c read slow's published output of this run.
 expect_grep "^ADE_IN_SLOW=$R/slow/out$" "$R/c/out/out.txt" "c's input is slow's single output"
 
+# ade records an attempt just after spawning it (the commit overlaps the
+# stage), so a SIGKILL can land between the two.  Simulate that window by
+# removing the attempt's record: the resumed run must still find and stop
+# the orphan (it holds the attempt's log open) and not reuse its number.
+case_ kill_before_record
+cat > rs2.yaml <<EOF2
+pipeline: rs2
+stages:
+  a:    {run: $STAGES/ok.sh}
+  slow: {run: [$STAGES/block.sh, $T/marks2, 2], needs: [a]}
+EOF2
+ade_bg out3 run rs2.yaml --date $D
+reap_later "$BG"
+require "slow stage started" wait_for test -s marks2/slow.1.pid
+ORPHAN2=$(cat marks2/slow.1.pid 2>/dev/null)
+reap_later "$ORPHAN2"
+kill -9 "$BG"
+wait "$BG" 2>/dev/null
+RID2=$(sql "SELECT run_id FROM runs WHERE pipeline='rs2'")
+sql "DELETE FROM attempts WHERE run_id='$RID2' AND stage='slow';
+     UPDATE stages SET state='queued', attempts=0 WHERE run_id='$RID2' AND stage='slow'"
+ade_out out4 run rs2.yaml --date $D
+expect_rc 0 "$RC" "the resumed run succeeds"
+check "the unrecorded orphan was stopped" wait_for dead "$ORPHAN2"
+expect_eq "failed|scheduler lost,success|" \
+  "$(sql "SELECT group_concat(x) FROM (SELECT state||'|'||coalesce(reason,'') AS x FROM attempts WHERE run_id='$RID2' AND stage='slow' ORDER BY attempt)")" \
+  "slow: the unrecorded attempt 1 recorded as lost, attempt 2 succeeded"
+check "attempt 2 ran as attempt 2" test -s marks2/slow.2.pid
+
 finish
