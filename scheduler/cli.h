@@ -38,6 +38,8 @@ int ade_cmd_warehouse(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_artifacts(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_rollback(int argc, char **argv, struct ade_cli *cli);
 int ade_cmd_lineage(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_report(int argc, char **argv, struct ade_cli *cli);
+int ade_cmd_serve(int argc, char **argv, struct ade_cli *cli);
 
 struct ade_observers;
 struct ade_exec_opts;

@@ -6,6 +6,8 @@
 #include "state.h"
 #include "artifacts/artifacts.h"
 #include "lineage/lineage.h"
+#include "report/report.h"
+#include "metrics/metrics.h"
 #include "core/date.h"
 #include "core/error.h"
 #include "core/util.h"
@@ -207,9 +209,11 @@ static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline
 void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 			   struct ade_lineage_emitter *lineage)
 {
+	ade_observers_add(obs, ade_report_on_event, NULL); /* first: the archive includes run_summary.json */
 	ade_observers_add(obs, ade_artifacts_on_event, NULL);
 	if (lineage && ade_observers_add_async(obs, ade_lineage_on_event, lineage))
 		ade_observers_add(obs, ade_lineage_on_event, lineage);
+	ade_observers_add(obs, ade_metrics_on_event, NULL);
 	o->on_event = ade_observers_dispatch;
 	o->event_arg = obs;
 }

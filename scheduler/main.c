@@ -158,6 +158,30 @@ const struct ade_cmd ade_commands[] = {
 	 "TABLE is a warehouse table, a dataset label such as validate/frame, or a file\n"
 	 "name.  Exit 1 when there is no such run or column, 2 for bad arguments\n"
 	 "(docs/lineage.md)."},
+	{"report", ade_cmd_report, "ade report PIPELINE [--from D1] [--to D2] [--out FILE]",
+	 "Write one self-contained HTML file about PIPELINE (a name or its file): KPI\n"
+	 "trends, the last run's stages as a Gantt chart, duration and peak memory per\n"
+	 "stage over dates, validation results, schema changes, the healing log, the last\n"
+	 "run's lineage graph and the run history; failures in red.  No script and nothing\n"
+	 "fetched from elsewhere: it opens offline in any browser (docs/report.md).\n"
+	 "  --from, --to  only these execution dates (inclusive)\n"
+	 "  --out FILE    where to write it (default HOME/reports/PIPELINE.html; - for\n"
+	 "                stdout); the path written is printed\n"
+	 "Exit 2 for bad arguments, 1 when the home knows nothing of PIPELINE or FILE\n"
+	 "cannot be written, 4 when state.db or the warehouse cannot be read."},
+	{"serve", ade_cmd_serve, "ade serve [--listen HOST:PORT] [--token TOKEN] [--threads N]",
+	 "Serve the home read-only over HTTP (docs/serve.md): the HTML report at /, JSON\n"
+	 "at /api/v1/runs, /api/v1/runs/ID, /api/v1/kpis, /api/v1/lineage, /api/v1/artifacts\n"
+	 "(described at /api/v1/openapi.json), Prometheus metrics at /metrics and /healthz.\n"
+	 "Prints the bound address on stdout; SIGTERM or SIGINT stops it (exit 0).\n"
+	 "  --listen HOST:PORT  numeric IPv4 or [IPv6] address (default 127.0.0.1:8080;\n"
+	 "                      port 0 picks a free one).  A non-loopback address needs\n"
+	 "                      a token, else ade refuses to start (exit 2)\n"
+	 "  --token TOKEN       require Authorization: Bearer TOKEN on every route but\n"
+	 "                      /healthz (also ADE_SERVE_TOKEN, which stays out of ps)\n"
+	 "  --threads N         request threads (default 4)\n"
+	 "Exit 2 for bad arguments, 4 when the home is missing, 1 when the address cannot\n"
+	 "be bound (in use, or not allowed)."},
 	{NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,327 @@
+/*
+ * run_summary.json: one small file per run with what a user checks first
+ * (date, state, rows, quality score, model error, every stage's state and
+ * duration), written when the run ends (docs/report.md).
+ */
+#include "report.h"
+#include "internal.h"
+#include "scheduler/exec.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/util.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESULT_MAX (64u << 20)
+
+static void add_num_or_null(cJSON *o, const char *k, double v)
+{
+	if (isnan(v))
+		cJSON_AddNullToObject(o, k);
+	else
+		cJSON_AddNumberToObject(o, k, v);
+}
+
+static void add_str_or_null(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static const char *ctext(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+static double cnum(sqlite3_stmt *s, int i)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+/* A number member of o (path "a.b" one level deep at most), else NaN. */
+static double jnum(const cJSON *o, const char *k, const char *k2)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+	if (k2)
+		x = cJSON_GetObjectItemCaseSensitive(x, k2);
+	return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* What the run's stages reported in their result.json, first producer of each kind wins. */
+struct facts {
+	double rows_in, rows_quarantined, quarantine_rate, rows_out, rows_loaded;
+	double quality_score, mae, rmse, r2;
+	cJSON *dimensions;  /* owned */
+	cJSON *validation;  /* owned */
+	char *model_version;
+	int have_validate_rows;
+};
+
+static void read_result(const char *run_dir, const char *stage, struct facts *f)
+{
+	char *path = ade_xasprintf("%s/%s/out/result.json", run_dir, stage);
+	cJSON *r = NULL;
+
+	/* A stage without result.json (a user's script) is opaque: nothing to add. */
+	if (!ade_fs_exists(path) || ade_json_read_file(path, &r, NULL)) {
+		free(path);
+		return;
+	}
+	free(path);
+	const char *prod = ade_json_str(r, "producer", "");
+	if (!strcmp(prod, "ade-ingest") && isnan(f->rows_in)) {
+		f->rows_in = jnum(r, "rows_read", NULL);
+		if (isnan(f->rows_in))
+			f->rows_in = jnum(r, "rows_in", NULL);
+		f->rows_quarantined = jnum(r, "rows_quarantined", NULL);
+		f->quarantine_rate = jnum(r, "quarantine", "rate");
+	} else if (!strcmp(prod, "ade-quality") && isnan(f->quality_score)) {
+		f->quality_score = jnum(r, "score", NULL);
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(r, "quality"), "dimensions");
+		if (cJSON_IsObject(d))
+			f->dimensions = cJSON_Duplicate(d, 1);
+		if (!f->have_validate_rows)
+			f->rows_out = jnum(r, "rows_out", NULL);
+	} else if (!strcmp(prod, "ade-validate") && !f->validation) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "summary");
+		f->validation = cJSON_CreateObject();
+		add_num_or_null(f->validation, "rules", jnum(s, "rules", NULL));
+		add_num_or_null(f->validation, "passed", jnum(s, "passed", NULL));
+		add_num_or_null(f->validation, "failed", jnum(s, "failed", NULL));
+		f->rows_out = jnum(r, "rows_out", NULL);
+		f->have_validate_rows = 1;
+	} else if (!strcmp(prod, "ade-train") && !f->model_version) {
+		f->model_version = ade_xstrdup(ade_json_str(r, "model_version", ""));
+		f->mae = jnum(r, "metrics", "mae");
+		f->rmse = jnum(r, "metrics", "rmse");
+		f->r2 = jnum(r, "metrics", "r2");
+	} else if (!strcmp(prod, "ade-warehouse") && isnan(f->rows_loaded)) {
+		f->rows_loaded = jnum(r, "facts", "rows");
+	}
+	cJSON_Delete(r);
+}
+
+/* One stage's entry: its state in the run and its last attempt. */
+static cJSON *stage_entry(sqlite3 *db, const char *run_id, const char *name, double *total_s,
+			  const char **state_out)
+{
+	cJSON *e = cJSON_CreateObject();
+	sqlite3_stmt *s = NULL;
+	const char *state = NULL;
+
+	cJSON_AddStringToObject(e, "name", name);
+	sqlite3_prepare_v2(db, "SELECT state, attempts, note FROM stages WHERE run_id=?1 AND stage=?2",
+			   -1, &s, NULL);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		cJSON *st = cJSON_AddStringToObject(e, "state", ctext(s, 0) ? ctext(s, 0) : "");
+		state = st ? st->valuestring : NULL;
+		cJSON_AddNumberToObject(e, "attempts", sqlite3_column_int(s, 1));
+		add_str_or_null(e, "note", ctext(s, 2));
+	} else {
+		cJSON_AddStringToObject(e, "state", "queued");
+		cJSON_AddNumberToObject(e, "attempts", 0);
+		cJSON_AddNullToObject(e, "note");
+		state = "queued";
+	}
+	sqlite3_finalize(s);
+	*state_out = state;
+
+	s = NULL;
+	sqlite3_prepare_v2(db, "SELECT sum(wall_ms) FROM attempts WHERE run_id=?1 AND stage=?2", -1, &s,
+			   NULL);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	double all_ms = s && sqlite3_step(s) == SQLITE_ROW ? cnum(s, 0) : NAN;
+	sqlite3_finalize(s);
+
+	s = NULL;
+	sqlite3_prepare_v2(db,
+			   "SELECT started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
+			   "signal, reason FROM attempts WHERE run_id=?1 AND stage=?2 ORDER BY attempt "
+			   "DESC LIMIT 1",
+			   -1, &s, NULL);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		add_str_or_null(e, "started_at", ctext(s, 0));
+		add_str_or_null(e, "ended_at", ctext(s, 1));
+		add_num_or_null(e, "duration_s", cnum(s, 2) / 1000);
+		add_num_or_null(e, "user_s", cnum(s, 3) / 1000);
+		add_num_or_null(e, "sys_s", cnum(s, 4) / 1000);
+		add_num_or_null(e, "peak_rss_kb", cnum(s, 5));
+		add_num_or_null(e, "exit_code", cnum(s, 6));
+		add_num_or_null(e, "signal", cnum(s, 7));
+		add_str_or_null(e, "reason", ctext(s, 8));
+	} else {
+		/* Reused, skipped or never started: no attempt in this run. */
+		static const char *const none[] = {"started_at", "ended_at", "duration_s", "user_s",
+						   "sys_s", "peak_rss_kb", "exit_code", "signal", "reason"};
+		for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+			cJSON_AddNullToObject(e, none[i]);
+	}
+	sqlite3_finalize(s);
+	add_num_or_null(e, "all_attempts_s", all_ms / 1000);
+	if (!isnan(all_ms))
+		*total_s += all_ms / 1000;
+	return e;
+}
+
+int ade_report_run_summary(const char *home, const char *pipeline, const char *run_id,
+			   const char *run_dir, const char *const *stage_names, int n_stages,
+			   char **out, struct ade_error *err)
+{
+	char *path = ade_xasprintf("%s/state.db", home);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	cJSON *root = NULL;
+	struct facts f = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NULL, NULL, NULL, 0};
+	int rc = 0;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = ade_error_set(err, ADE_EDB, "cannot open '%s': %s", path,
+				   db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_prepare_v2(db,
+			       "SELECT ds, run_number, state, started_at, ended_at FROM runs WHERE "
+			       "run_id=?1",
+			       -1, &s, NULL) != SQLITE_OK) {
+		rc = ade_error_set(err, ADE_EDB, "'%s': %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = ade_error_set(err, ADE_ENOTFOUND, "no run '%s' in '%s'", run_id, path);
+		goto out;
+	}
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "format", "ade-run-summary");
+	cJSON_AddNumberToObject(root, "format_version", 1);
+	cJSON_AddStringToObject(root, "pipeline", pipeline);
+	add_str_or_null(root, "ds", ctext(s, 0));
+	cJSON_AddNumberToObject(root, "run_number", sqlite3_column_int(s, 1));
+	cJSON_AddStringToObject(root, "run_id", run_id);
+	add_str_or_null(root, "state", ctext(s, 2));
+	add_str_or_null(root, "started_at", ctext(s, 3));
+	add_str_or_null(root, "ended_at", ctext(s, 4));
+	int64_t a = rp_parse_utc_ms(ctext(s, 3)), b = rp_parse_utc_ms(ctext(s, 4));
+	add_num_or_null(root, "duration_s", a >= 0 && b >= a ? (double)(b - a) / 1000 : NAN);
+	sqlite3_finalize(s);
+	s = NULL;
+
+	/* The stages: the pipeline's order, then any other state.db knows of. */
+	char **names = NULL;
+	int nn = 0;
+	for (int i = 0; i < n_stages; i++) {
+		names = ade_xrealloc(names, sizeof(*names) * (size_t)(nn + 1));
+		names[nn++] = ade_xstrdup(stage_names[i]);
+	}
+	if (sqlite3_prepare_v2(db, "SELECT stage FROM stages WHERE run_id=?1 ORDER BY rowid", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *n = ctext(s, 0);
+			int dup = !n;
+			for (int i = 0; i < nn && !dup; i++)
+				dup = !strcmp(names[i], n);
+			if (dup)
+				continue;
+			names = ade_xrealloc(names, sizeof(*names) * (size_t)(nn + 1));
+			names[nn++] = ade_xstrdup(n);
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+
+	cJSON *stages = cJSON_CreateArray(), *failed = cJSON_CreateArray();
+	double total_s = 0;
+	for (int i = 0; i < nn; i++) {
+		const char *state = NULL;
+		cJSON *e = stage_entry(db, run_id, names[i], &total_s, &state);
+		cJSON_AddItemToArray(stages, e);
+		if (state && !strcmp(state, "failed"))
+			cJSON_AddItemToArray(failed, cJSON_CreateString(names[i]));
+		/* Only this run's own published outputs: a reused stage's are elsewhere. */
+		const char *note = ade_json_str(e, "note", "");
+		if (state && !strcmp(state, "success") && strcmp(note, "reused") && run_dir &&
+		    !strchr(names[i], '/'))
+			read_result(run_dir, names[i], &f);
+	}
+
+	add_num_or_null(root, "rows_in", f.rows_in);
+	add_num_or_null(root, "rows_quarantined", f.rows_quarantined);
+	add_num_or_null(root, "quarantine_rate", f.quarantine_rate);
+	add_num_or_null(root, "rows_out", f.rows_out);
+	add_num_or_null(root, "rows_loaded", f.rows_loaded);
+	add_num_or_null(root, "quality_score", f.quality_score);
+	if (f.dimensions)
+		cJSON_AddItemToObject(root, "quality_dimensions", f.dimensions);
+	else
+		cJSON_AddNullToObject(root, "quality_dimensions");
+	if (f.validation)
+		cJSON_AddItemToObject(root, "validation", f.validation);
+	else
+		cJSON_AddNullToObject(root, "validation");
+	add_str_or_null(root, "model_version", f.model_version);
+	add_num_or_null(root, "mae", f.mae);
+	add_num_or_null(root, "rmse", f.rmse);
+	add_num_or_null(root, "r2", f.r2);
+	cJSON_AddNumberToObject(root, "stage_seconds_total", total_s);
+	cJSON_AddItemToObject(root, "failed_stages", failed);
+	cJSON_AddItemToObject(root, "stages", stages);
+
+	for (int i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	free(f.model_version);
+	char *text = cJSON_Print(root);
+	if (!text) {
+		rc = ade_error_set(err, ADE_ENOMEM, "out of memory printing the run summary");
+		goto out;
+	}
+	*out = ade_xasprintf("%s\n", text);
+	cJSON_free(text);
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	cJSON_Delete(root);
+	free(path);
+	return rc;
+}
+
+void ade_report_on_event(void *arg, const struct ade_exec_event *ev)
+{
+	struct ade_error err = {0};
+	char *text = NULL, *path = NULL;
+	const char **names = NULL;
+
+	(void)arg;
+	if (ev->kind != ADE_EV_RUN_END || !ev->run_dir || !ev->pipeline || !ev->run_id)
+		return;
+	const struct ade_pipeline *p = ev->pipeline;
+	names = ade_xcalloc((size_t)p->n_stages + 1, sizeof(*names));
+	for (int i = 0; i < p->n_stages; i++)
+		names[i] = p->stages[i].name;
+	path = ade_xasprintf("%s/run_summary.json", ev->run_dir);
+	if (ade_report_run_summary(ev->home, p->name, ev->run_id, ev->run_dir, names, p->n_stages,
+				   &text, &err) ||
+	    ade_fs_write_atomic(path, text, strlen(text), &err))
+		/* The run's outcome stands; a missing summary is reported, not fatal. */
+		fprintf(stderr, "ade: %s %s run %d: no run_summary.json: %s\n", p->name, ev->ds,
+			ev->run_number, err.msg);
+	free(text);
+	free(path);
+	free(names);
+}
