@@ -31,8 +31,13 @@ $(DEMO_DATA): | build
 
 demo: build $(DEMO_DATA)
 	$(BUILD)/bin/ade --home $(ADE_HOME) run pipelines/employees.yaml --date $(DEMO_DATE)
+	$(BUILD)/bin/ade --home $(ADE_HOME) report employees
 	@echo
 	@echo "Look at the results:"
+	@echo "  open $(ADE_HOME)/reports/employees.html in a browser, or"
+	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) serve   (then http://127.0.0.1:8080/)"
+	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) kpis employees"
+	@echo "  cat $(ADE_HOME)/metrics/ade.prom"
 	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) runs"
 	@echo "  $(BUILD)/bin/ade --home $(ADE_HOME) show employees/$(DEMO_DATE)"
 	@echo "  ls $(ADE_HOME)/runs/employees/$(DEMO_DATE)/run-*/"
