@@ -584,7 +584,8 @@ static void stage_add(const char *run_dir, const char *name, struct stage_in **s
 	struct stage_in *s = &(*st)[*n];
 	*s = (struct stage_in){.name = ade_xstrdup(name), .out_dir = outd};
 	char *rp = ade_xasprintf("%s/result.json", outd);
-	if (ade_fs_exists(rp) && ade_json_read_file(rp, &s->result, NULL))
+	/* No result.json (a stage that wrote none) reads as no result. */
+	if (ade_json_read_file(rp, &s->result, NULL))
 		s->result = NULL;
 	free(rp);
 	(*n)++;
@@ -592,14 +593,10 @@ static void stage_add(const char *run_dir, const char *name, struct stage_in **s
 
 int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct ade_error *err)
 {
-	DIR *dir = opendir(run->run_dir);
 	struct stage_in *st = NULL;
 	int n = 0, cap = 0, rc = 0;
-	struct dirent *de;
 
 	*out = NULL;
-	if (!dir)
-		return ade_error_set(err, ADE_ENOTFOUND, "no run directory '%s'", run->run_dir);
 	if (run->only) {
 		/*
 		 * A stage event names its few stages: listing a run of thousands
@@ -613,11 +610,15 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 				stage_add(run->run_dir, run->only[k], &st, &n, &cap);
 		}
 	} else {
+		DIR *dir = opendir(run->run_dir);
+		struct dirent *de;
+		if (!dir)
+			return ade_error_set(err, ADE_ENOTFOUND, "no run directory '%s'", run->run_dir);
 		while ((de = readdir(dir)))
 			if (de->d_name[0] != '.')
 				stage_add(run->run_dir, de->d_name, &st, &n, &cap);
+		closedir(dir);
 	}
-	closedir(dir);
 	if (n > 1)
 		qsort(st, (size_t)n, sizeof(*st), cmp_name);
 

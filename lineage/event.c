@@ -401,12 +401,14 @@ cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct 
 				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id};
 	const char **only = NULL;
 	if (stage_ev) {
+		/* The stage's own folder matters only once it has published. */
+		int self = complete ? 1 : 0;
 		only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(*only));
 		only[0] = ev->stage->name;
 		for (int k = 0; k < ev->stage->n_needs; k++)
-			only[k + 1] = p->stages[ev->stage->needs[k]].name;
+			only[k + self] = p->stages[ev->stage->needs[k]].name;
 		lr.only = only;
-		lr.n_only = ev->stage->n_needs + 1;
+		lr.n_only = ev->stage->n_needs + self;
 	}
 	if (ev->run_dir && ade_lineage_doc_build(&lr, &doc, NULL))
 		doc = NULL;
@@ -456,6 +458,13 @@ struct ade_lineage_emitter {
 	int n_ids, cap_ids;
 	int64_t backoff_until_ns; /* after a failed send, queue without trying */
 	int outbox_pending;
+	/*
+	 * events.ndjson, kept open across events (a 1000-stage run appends
+	 * 2000 lines); reopened when someone deleted or replaced the file.
+	 */
+	int events_fd;
+	char *events_path;
+	int64_t events_checked_ns; /* when the path last named events_fd's file */
 };
 
 /* After a failed send, events go straight to the outbox for this long. */
@@ -469,6 +478,8 @@ int ade_lineage_emitter_new(const char *home, const struct ade_pipeline *p,
 
 	*out = NULL;
 	em->home = ade_xstrdup(home);
+	em->events_fd = -1;
+	em->events_path = ade_xasprintf("%s/lineage/events.ndjson", home);
 	if (p) {
 		if ((rc = ade_lineage_config_parse(cJSON_GetObjectItem(p->extra, "lineage"), &em->cfg, err))) {
 			ade_error_prefix(err, "%s", p->path);
@@ -504,6 +515,9 @@ void ade_lineage_emitter_free(struct ade_lineage_emitter *em)
 	}
 	free(em->ids);
 	ade_lineage_config_release(&em->cfg);
+	if (em->events_fd >= 0)
+		close(em->events_fd);
+	free(em->events_path);
 	free(em->home);
 	free(em);
 }
@@ -514,14 +528,29 @@ int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_co
 	char *text = cJSON_PrintUnformatted(event);
 	size_t len = strlen(text);
 	char *line = ade_xmalloc(len + 2);
-	char *path = ade_xasprintf("%s/lineage/events.ndjson", em->home);
-	int rc;
+	int rc = 0;
 
 	memcpy(line, text, len);
 	line[len] = '\n';
 	line[len + 1] = '\0';
 	free(text);
-	rc = ade_lineage_append_line(path, line, len + 1, err);
+	/* Rotated or deleted by someone else: checked at most once a second. */
+	int64_t now_ns = ade_now_mono_ns();
+	if (em->events_fd >= 0 && now_ns - em->events_checked_ns > 1000000000LL) {
+		struct stat a, b;
+		if (fstat(em->events_fd, &a) < 0 || stat(em->events_path, &b) < 0 ||
+		    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+			close(em->events_fd);
+			em->events_fd = -1;
+		}
+		em->events_checked_ns = now_ns;
+	}
+	if (em->events_fd < 0) {
+		rc = ade_lineage_open_append(em->events_path, &em->events_fd, err);
+		em->events_checked_ns = now_ns;
+	}
+	if (!rc)
+		rc = ade_lineage_append_fd(em->events_fd, em->events_path, line, len + 1, err);
 	if (!rc && c->url) {
 		int64_t now = ade_now_mono_ns();
 		if (em->outbox_pending || now < em->backoff_until_ns) {
@@ -548,7 +577,6 @@ int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_co
 			}
 		}
 	}
-	free(path);
 	free(line);
 	return rc;
 }

@@ -131,6 +131,15 @@ int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_co
  * line.  The file is locked (flock) so that concurrent ade processes do
  * not interleave.
  */
+/*
+ * ade_lineage_append_line's halves, for a writer that keeps the file open:
+ * open_append makes the folder and opens path for appending (the caller
+ * closes *fd); append_fd writes one whole line under an exclusive flock,
+ * path naming the file in messages.
+ */
+int ade_lineage_open_append(const char *path, int *fd, struct ade_error *err);
+int ade_lineage_append_fd(int fd, const char *path, const char *line, size_t len,
+			  struct ade_error *err);
 int ade_lineage_append_line(const char *path, const char *line, size_t len,
 			    struct ade_error *err);
 

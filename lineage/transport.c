@@ -17,18 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-int ade_lineage_append_line(const char *path, const char *line, size_t len, struct ade_error *err)
+int ade_lineage_append_fd(int fd, const char *path, const char *line, size_t len,
+			  struct ade_error *err)
 {
-	char *dir = ade_fs_dirname(path);
-	int rc = ade_fs_mkdirs(dir, err);
 	struct stat sb;
+	int rc = 0;
 
-	free(dir);
-	if (rc)
-		return rc;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", path, strerror(errno));
 	/* Other ade processes (a parallel backfill) append to the same file. */
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
@@ -44,7 +38,32 @@ int ade_lineage_append_line(const char *path, const char *line, size_t len, stru
 			rc = ade_error_set(err, ADE_EIO, "cannot append to '%s': %s", path, strerror(e));
 		}
 	}
-	close(fd); /* releases the lock */
+	flock(fd, LOCK_UN);
+	return rc;
+}
+
+int ade_lineage_open_append(const char *path, int *fd, struct ade_error *err)
+{
+	char *dir = ade_fs_dirname(path);
+	int rc = ade_fs_mkdirs(dir, err);
+
+	free(dir);
+	if (rc)
+		return rc;
+	*fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+int ade_lineage_append_line(const char *path, const char *line, size_t len, struct ade_error *err)
+{
+	int fd, rc = ade_lineage_open_append(path, &fd, err);
+
+	if (rc)
+		return rc;
+	rc = ade_lineage_append_fd(fd, path, line, len, err);
+	close(fd);
 	return rc;
 }
 
