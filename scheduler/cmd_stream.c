@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/input.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "core/uuid.h"
@@ -66,14 +67,22 @@ struct lat {
 	size_t n, cap;
 	int64_t rows;
 	int64_t t0_ns;
+	/* ADE_STREAM_PROFILE: each batch's phases in ms (ADE_PH_N per batch). */
+	int profile;
+	double *ph;
 };
 
-static void lat_add(struct lat *l, double ms, int64_t rows)
+static void lat_add(struct lat *l, double ms, int64_t rows, const struct ade_batch_stats *bs)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 1024;
 		l->v = ade_xrealloc(l->v, l->cap * sizeof(double));
+		if (l->profile)
+			l->ph = ade_xrealloc(l->ph, l->cap * ADE_PH_N * sizeof(double));
 	}
+	if (l->profile)
+		for (int i = 0; i < ADE_PH_N; i++)
+			l->ph[l->n * ADE_PH_N + i] = (double)bs->phase_ns[i] / 1e6;
 	l->v[l->n++] = ms;
 	l->rows += rows;
 }
@@ -97,11 +106,86 @@ static double pct(const double *v, size_t n, double p)
 	return v[k - 1];
 }
 
-static void print_summary(const struct lat *l, const char *what)
+static int profile_wanted(void)
+{
+	const char *e = getenv("ADE_STREAM_PROFILE");
+	return e && *e && strcmp(e, "0");
+}
+
+static double mean_of(const double *ph, size_t from, size_t to, int i)
+{
+	double sum = 0;
+	for (size_t b = from; b < to; b++)
+		sum += ph[b * ADE_PH_N + i];
+	return to > from ? sum / (double)(to - from) : 0;
+}
+
+/*
+ * The per-phase breakdown (ADE_STREAM_PROFILE=1), on stderr: per phase the
+ * mean, p50, p99 and max over all batches, the mean over the first and the
+ * last tenth of the batches (growth with the batches already loaded), and
+ * the mean over the slowest 1% of batches by latency (what the p99 is made
+ * of).  Called before the latencies are sorted.
+ */
+static void print_profile(const struct lat *l, struct ade_streamer *s)
+{
+	size_t n = l->n, tenth = n / 10 ? n / 10 : 1, slow = n / 100 ? n / 100 : 1;
+	double *col = ade_xmalloc((n + 1) * sizeof(double));
+	size_t *order = ade_xmalloc((n + 1) * sizeof(size_t));
+	double sum_lat_slow = 0;
+
+	if (!n) {
+		free(col);
+		free(order);
+		return;
+	}
+	/* The slowest batches: a selection by latency, n is small. */
+	for (size_t b = 0; b < n; b++)
+		order[b] = b;
+	for (size_t i = 0; i < slow; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (l->v[order[j]] > l->v[order[i]]) {
+				size_t t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+	for (size_t i = 0; i < slow; i++)
+		sum_lat_slow += l->v[order[i]];
+	fprintf(stderr, "phase ms     %8s %8s %8s %8s %10s %10s %12s\n", "mean", "p50", "p99",
+		"max", "first 10%", "last 10%", "slowest 1%");
+	for (int i = 0; i < ADE_PH_N; i++) {
+		double slow_sum = 0;
+		for (size_t b = 0; b < n; b++)
+			col[b] = l->ph[b * ADE_PH_N + i];
+		for (size_t k = 0; k < slow; k++)
+			slow_sum += l->ph[order[k] * ADE_PH_N + i];
+		double mean = mean_of(l->ph, 0, n, i);
+		qsort(col, n, sizeof(double), cmp_dbl);
+		fprintf(stderr, "%-12s %8.2f %8.2f %8.2f %8.2f %10.2f %10.2f %12.2f\n",
+			ade_stream_phase_names[i], mean, pct(col, n, 0.5), pct(col, n, 0.99),
+			col[n - 1], mean_of(l->ph, 0, tenth, i), mean_of(l->ph, n - tenth, n, i),
+			slow_sum / (double)slow);
+	}
+	fprintf(stderr, "%-12s %8s %8s %8s %8s %10s %10s %12.2f\n", "latency", "", "", "", "", "",
+		"", sum_lat_slow / (double)slow);
+	if (s) {
+		int64_t c, total, max;
+		ade_streamer_wal_stats(s, &c, &total, &max);
+		fprintf(stderr, "warehouse WAL checkpoints in the background: %" PRId64
+			", %.1f ms in all, longest %.1f ms\n",
+			c, (double)total / 1e6, (double)max / 1e6);
+	}
+	free(col);
+	free(order);
+}
+
+static void print_summary(struct lat *l, struct ade_streamer *s, const char *what)
 {
 	struct rusage ru;
 	double secs = (double)(ade_now_mono_ns() - l->t0_ns) / 1e9;
 
+	if (l->profile)
+		print_profile(l, s);
 	if (l->n)
 		qsort(l->v, l->n, sizeof(double), cmp_dbl);
 	getrusage(RUSAGE_SELF, &ru);
@@ -125,33 +209,6 @@ static char delimiter_of(struct ade_pipeline *p)
 		}
 	}
 	return ',';
-}
-
-/* Committed batch numbers of (pipeline, ds), ascending. */
-static int committed_batches(struct ade_state *st, const char *pipeline, const char *ds,
-			     int64_t **out, size_t *n)
-{
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT batch FROM stream_batches WHERE pipeline=? AND ds=? AND "
-			       "state='committed' ORDER BY batch",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*out = ade_xrealloc(*out, cap * sizeof(int64_t));
-		}
-		(*out)[(*n)++] = sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
-	return 0;
 }
 
 /*
@@ -188,6 +245,101 @@ static cJSON *hints_from_runs(struct ade_state *st, struct ade_pipeline *p, cons
 	}
 	sqlite3_finalize(s);
 	return h;
+}
+
+/*
+ * The quality baseline: the statistics part of the quality result.json of
+ * the latest successful full run of the pipeline (the same date preferred,
+ * then the newest), as JSON text with `baseline_of` naming the file; NULL
+ * when there is none.
+ */
+static char *baseline_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+				const char *qstage)
+{
+	static const char *const keep[] = {"run_id", "ds", "missing", "healing_log", "outliers"};
+	sqlite3_stmt *s = NULL;
+	char *text = NULL;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT dir FROM runs WHERE pipeline=? AND state='success' "
+			       "ORDER BY ds=? DESC, ds DESC, run_number DESC LIMIT 8",
+			       -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	while (!text && sqlite3_step(s) == SQLITE_ROW) {
+		const char *dir = (const char *)sqlite3_column_text(s, 0);
+		cJSON *r = NULL;
+		if (!dir)
+			continue;
+		char *path = ade_xasprintf("%s/%s/out/result.json", dir, qstage);
+		if (!ade_json_read_file(path, &r, NULL) &&
+		    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(r, "missing"), "rates"))) {
+			cJSON *b = cJSON_CreateObject();
+			cJSON_AddStringToObject(b, "baseline_of", path);
+			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+				const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, keep[i]);
+				if (e)
+					cJSON_AddItemToObject(b, keep[i], cJSON_Duplicate(e, 1));
+			}
+			text = cJSON_PrintUnformatted(b);
+			cJSON_Delete(b);
+		}
+		cJSON_Delete(r);
+		free(path);
+	}
+	sqlite3_finalize(s);
+	return text;
+}
+
+/*
+ * Fixes the day's quality baseline at the first start of (pipeline, ds)
+ * (stream_runs.baseline; "" for none), so that a resume applies the same
+ * statistics even if a full run happened or was pruned in between, writes
+ * it to HOME/stream/<pipeline>/<ds>/baseline.json and gives that to the
+ * engine.  Nothing to do without a quality stage, or when its `with:`
+ * names a baseline itself.
+ */
+static int setup_baseline(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+			  const char *home, struct ade_stream_run_row *row, int64_t next,
+			  struct ade_streamer *s, struct ade_error *err)
+{
+	int user = 0, rc;
+	const char *qs = ade_streamer_quality_stage(s, &user);
+
+	if (!qs || user)
+		return 0;
+	/* A stream of an older ade, already under way, goes on without one. */
+	if (!row->baseline && next == 0) {
+		row->baseline = baseline_from_runs(st, p, ds, qs);
+		if (!row->baseline)
+			row->baseline = ade_xstrdup("");
+		if ((rc = ade_stream_run_put(st, p->name, ds, row, err)))
+			return rc;
+	}
+	if (!row->baseline || !*row->baseline) {
+		ade_log_warn("stream: %s %s: no quality baseline (no successful full run of the "
+			     "pipeline when this day's stream started): every batch uses its own "
+			     "medians, modes, missing rates and IQR fences (docs/stream.md)",
+			     p->name, ds);
+		return 0;
+	}
+	char *path = ade_xasprintf("%s/stream/%s/%s/baseline.json", home, p->name, ds);
+	char *dir = ade_xasprintf("%s/stream/%s/%s", home, p->name, ds);
+	rc = ade_fs_mkdirs(dir, err);
+	if (!rc)
+		rc = ade_fs_write_atomic(path, row->baseline, strlen(row->baseline), err);
+	if (!rc) {
+		cJSON *b = cJSON_Parse(row->baseline);
+		ade_log_info("stream: quality baseline from %s",
+			     ade_json_str(b, "baseline_of", "state.db"));
+		cJSON_Delete(b);
+		ade_streamer_set_baseline(s, path);
+	}
+	free(dir);
+	free(path);
+	return rc;
 }
 
 struct reader {
@@ -248,7 +400,8 @@ static cJSON *hints_from_sample(const struct ade_streamer_opts *so, const char *
 
 static int commit_batch(struct ade_state *st, struct ade_pipeline *p, const char *ds,
 			int64_t batch, const struct ade_batch_stats *bs, int64_t offset,
-			const char *file, double ms, const char *run_id, struct ade_error *err)
+			const char *file, double ms, const char *run_id,
+			const struct ade_streamer *s, struct ade_error *err)
 {
 	struct ade_stream_batch_row b = {
 		.batch = batch, .state = "committed", .rows_in = bs->rows_in,
@@ -256,7 +409,46 @@ static int commit_batch(struct ade_state *st, struct ade_pipeline *p, const char
 		.quarantined = bs->quarantined, .source_offset = offset, .source_file = file,
 		.latency_ms = ms, .run_id = run_id,
 	};
+	ade_streamer_batch_keys(s, &b.keys, &b.keys_bytes);
 	return ade_stream_batch_commit(st, p->name, ds, &b, err);
+}
+
+struct keys_arg {
+	struct ade_streamer *s;
+	int64_t *old; /* batches without keys in state.db */
+	size_t n, cap;
+};
+
+static void on_batch_keys(void *arg, int64_t batch, const void *keys, size_t bytes)
+{
+	struct keys_arg *a = arg;
+
+	if (keys) {
+		ade_streamer_add_key_blob(a->s, keys, bytes);
+		return;
+	}
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 256;
+		a->old = ade_xrealloc(a->old, a->cap * sizeof(int64_t));
+	}
+	a->old[a->n++] = batch;
+}
+
+/*
+ * The day's key set at a (re)start: the keys each committed batch added,
+ * from its checkpoint; for batches checkpointed by an older ade, the keys
+ * of their rows in the facts table.
+ */
+static int restore_keys(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+			struct ade_streamer *s, struct ade_error *err)
+{
+	struct keys_arg a = {.s = s};
+	int rc = ade_stream_batch_keys(st, p->name, ds, on_batch_keys, &a, err);
+
+	if (!rc && a.n)
+		rc = ade_streamer_load_keys(s, a.old, a.n, err);
+	free(a.old);
+	return rc;
 }
 
 /* ---------------- replay ---------------- */
@@ -271,8 +463,7 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 	struct lat lat = {0};
 	cJSON *hints = NULL;
 	char *source = NULL, *work = NULL;
-	int64_t *committed = NULL, next = 0;
-	size_t ncommitted = 0;
+	int64_t next = 0;
 	int rc = ADE_EXIT_FAILED, r;
 	char nodash[9], is[21], ie[21];
 	int32_t days = 0;
@@ -368,8 +559,13 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 	}
 	if (ade_stream_next_batch(st, p->name, o->ds, &next, &err))
 		goto db_fail;
-	committed_batches(st, p->name, o->ds, &committed, &ncommitted);
-	if (ade_streamer_load_keys(s, committed, ncommitted, &err)) {
+	if ((r = setup_baseline(st, p, o->ds, cli->home, &row, next, s, &err))) {
+		if (r == ADE_EDB || r == ADE_EBUSY)
+			goto db_fail;
+		fprintf(stderr, "ade stream: %s\n", err.msg);
+		goto out;
+	}
+	if (restore_keys(st, p, o->ds, s, &err)) {
 		fprintf(stderr, "ade stream: %s\n", err.msg);
 		goto out;
 	}
@@ -403,6 +599,7 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 	fflush(stdout);
 	install_signals();
 	lat.t0_ns = ade_now_mono_ns();
+	lat.profile = profile_wanted();
 	int64_t batch = next;
 	int eof = skipped < skip;
 	rc = 0;
@@ -426,6 +623,7 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 			break;
 		struct ade_batch_stats bs;
 		int code;
+		int64_t t_read = ade_now_mono_ns() - t0;
 		if (ade_streamer_run(s, batch, &bs, &code, &err)) {
 			fprintf(stderr, "ade stream: %s %s: %s\n", p->name, o->ds, err.msg);
 			fprintf(stderr, "ade stream: batch %" PRId64 " is not committed; run the same "
@@ -433,10 +631,13 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 			rc = code ? code : ADE_EXIT_FAILED;
 			break;
 		}
-		double ms = (double)(ade_now_mono_ns() - t0) / 1e6;
-		if (commit_batch(st, p, o->ds, batch, &bs, offset, NULL, ms, row.run_id, &err))
+		int64_t t1 = ade_now_mono_ns();
+		double ms = (double)(t1 - t0) / 1e6;
+		if (commit_batch(st, p, o->ds, batch, &bs, offset, NULL, ms, row.run_id, s, &err))
 			goto db_fail;
-		lat_add(&lat, ms, n);
+		bs.phase_ns[ADE_PH_READ] = t_read;
+		bs.phase_ns[ADE_PH_CKPT] = ade_now_mono_ns() - t1;
+		lat_add(&lat, ms, n, &bs);
 		ade_log_debug("batch %" PRId64 ": %" PRId64 " rows, %" PRId64 " loaded, %.2f ms",
 			      batch, n, bs.rows_loaded, ms);
 		batch++;
@@ -459,7 +660,7 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 			goto db_fail;
 		ade_fs_remove_tree(work, NULL);
 	}
-	print_summary(&lat, stop_signal ? "stopped" : eof && !rc ? "done" : "ended");
+	print_summary(&lat, s, stop_signal ? "stopped" : eof && !rc ? "done" : "ended");
 	if (!rc && stop_signal)
 		rc = ADE_EXIT_INTERRUPTED;
 	goto out;
@@ -471,8 +672,8 @@ out:
 	ade_streamer_free(s);
 	ade_stream_run_row_release(&row);
 	cJSON_Delete(hints);
-	free(committed);
 	free(lat.v);
+	free(lat.ph);
 	free(source);
 	free(work);
 	return rc;
@@ -518,8 +719,6 @@ struct watcher {
 
 static int watcher_ready(struct watcher *w, const char *first_file, struct ade_error *err)
 {
-	int64_t *committed = NULL;
-	size_t n = 0;
 	int r;
 
 	if (w->s)
@@ -538,9 +737,12 @@ static int watcher_ready(struct watcher *w, const char *first_file, struct ade_e
 	so.hints = w->hints;
 	if (ade_streamer_open(&so, &w->s, err))
 		return ADE_EXIT_PIPELINE;
-	committed_batches(w->st, w->p->name, w->o->ds, &committed, &n);
-	r = ade_streamer_load_keys(w->s, committed, n, err);
-	free(committed);
+	int64_t next = 0;
+	if (ade_stream_next_batch(w->st, w->p->name, w->o->ds, &next, err))
+		return ADE_EXIT_STATE;
+	if ((r = setup_baseline(w->st, w->p, w->o->ds, w->cli->home, &w->row, next, w->s, err)))
+		return r == ADE_EDB || r == ADE_EBUSY ? ADE_EXIT_STATE : ADE_EXIT_FAILED;
+	r = restore_keys(w->st, w->p, w->o->ds, w->s, err);
 	return r ? ADE_EXIT_FAILED : 0;
 }
 
@@ -602,7 +804,8 @@ static int watch_file(struct watcher *w, const char *name)
 	}
 	double ms = (double)(ade_now_mono_ns() - t0) / 1e6;
 	if (ade_state_begin(w->st, &err) ||
-	    commit_batch(w->st, w->p, w->o->ds, batch, &bs, -1, path, ms, w->row.run_id, &err) ||
+	    commit_batch(w->st, w->p, w->o->ds, batch, &bs, -1, path, ms, w->row.run_id, w->s,
+			 &err) ||
 	    ade_stream_file_set(w->st, w->p->name, w->dir, name, (int64_t)sb.st_size, mtime_ns,
 				w->o->ds, batch, "done", &err) ||
 	    ade_state_commit(w->st, &err)) {
@@ -610,7 +813,7 @@ static int watch_file(struct watcher *w, const char *name)
 		rc = ADE_EXIT_STATE;
 		goto fail;
 	}
-	lat_add(&w->lat, ms, bs.rows_in);
+	lat_add(&w->lat, ms, bs.rows_in, &bs);
 	w->files_done++;
 	printf("%s: batch %" PRId64 ": %" PRId64 " rows, %" PRId64 " loaded, %" PRId64
 	       " quarantined, %" PRId64 " duplicates, %.2f ms\n",
@@ -663,6 +866,7 @@ static int watch(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 	}
 	install_signals();
 	w.lat.t0_ns = ade_now_mono_ns();
+	w.lat.profile = profile_wanted();
 	{
 		DIR *d = opendir(dir);
 		struct dirent *de;
@@ -720,7 +924,7 @@ static int watch(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 			}
 		}
 	}
-	print_summary(&w.lat, stop_signal ? "stopped" : "done");
+	print_summary(&w.lat, w.s, stop_signal ? "stopped" : "done");
 	if (!rc && w.failed)
 		rc = ADE_EXIT_FAILED;
 	goto out;
@@ -733,6 +937,7 @@ out:
 	ade_stream_run_row_release(&w.row);
 	cJSON_Delete(w.hints);
 	free(w.lat.v);
+	free(w.lat.ph);
 	free(w.work);
 	free(dir);
 	return rc;
@@ -822,7 +1027,13 @@ int ade_cmd_stream(int argc, char **argv, struct ade_cli *cli)
 		ade_date_format((int32_t)(ade_now_wall_us() / 1000000 / 86400), o.ds);
 	}
 
-	ade_warehouse_config_single_thread();
+	/*
+	 * Multi-thread, not single-thread, SQLite: the warehouse's WAL
+	 * checkpoints run on a thread of the stream engine, each connection
+	 * used by one thread only (stream_engine.c).
+	 */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = ade_pipeline_load(o.pipeline, cli->exec_dir, &p, &err);
 	if (rc) {
 		fprintf(stderr, "%s\n", err.msg);

@@ -31,6 +31,7 @@ struct ade_stream_run_row {
 	int64_t source_size;
 	int64_t source_mtime_ns;
 	int done;
+	char *baseline;   /* the quality baseline fixed at the first start (JSON), or NULL/"" */
 };
 int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *ds,
 		       struct ade_stream_run_row *r, struct ade_error *err);
@@ -58,7 +59,17 @@ struct ade_stream_batch_row {
 	const char *source_file;/* the file (watch) */
 	double latency_ms;
 	const char *run_id;
+	const void *keys;       /* the keys it added to the day's set, or NULL */
+	size_t keys_bytes;
 };
+/*
+ * Calls fn for each committed batch of (pipeline, ds) with the keys stored
+ * with its checkpoint (keys NULL: checkpointed by an older ade).
+ */
+int ade_stream_batch_keys(struct ade_state *st, const char *pipeline, const char *ds,
+			  void (*fn)(void *arg, int64_t batch, const void *keys, size_t bytes),
+			  void *arg, struct ade_error *err);
+
 /* Records a committed batch (the checkpoint; after the warehouse commit). */
 int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const char *ds,
 			    const struct ade_stream_batch_row *b, struct ade_error *err);

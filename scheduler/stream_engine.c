@@ -19,7 +19,13 @@
 #include "warehouse/warehouse.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,16 @@
 extern char **environ;
 
 enum kind { K_INGEST, K_SCHEMA, K_QUALITY, K_VALIDATE, K_WAREHOUSE };
+
+const char *const ade_stream_phase_names[ADE_PH_N] = {
+	"read", "setup", "ingest", "schema", "quality", "validate", "load", "keys",
+	"checkpoint",
+};
+
+/* The phase of a stage kind (kinds[] is in enum kind order). */
+static const enum ade_stream_phase kind_phase[] = {
+	ADE_PH_INGEST, ADE_PH_SCHEMA, ADE_PH_QUALITY, ADE_PH_VALIDATE, ADE_PH_LOAD,
+};
 
 static const struct {
 	const char *exe;
@@ -47,8 +63,28 @@ struct sstage {
 	struct ade_stage_def *def;
 	int k; /* index in kinds */
 	char *env_name; /* ADE_IN_<NAME> */
-	char *dir;      /* work/<name> */
+	char *dirs[2];  /* <work>/<name>: [0] on disk, [1] in the memory scratch */
+	const char *dir; /* the batch's: one of dirs */
 };
+
+/*
+ * The background WAL checkpointer (docs/stream.md, "Latency"): its own
+ * connection to warehouse.db, woken by the WAL hook of the loading
+ * connection when the WAL has grown past CKPT_FRAMES frames.
+ */
+#define CKPT_FRAMES 256 /* 16 MiB of 64 KiB pages */
+struct ckpt {
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pending, stop;
+	sqlite3 *db;
+	int64_t count, total_ns, max_ns; /* under mu */
+};
+
+/* A batch whose input is larger than this runs on disk, not in memory. */
+#define MEM_BATCH_MAX (16u << 20)
 
 /* A set of 128-bit hashes with lookup (open addressing, linear probing). */
 struct keyset {
@@ -66,8 +102,12 @@ struct ade_streamer {
 	const cJSON *indexes;
 	int rows_per_insert;
 	sqlite3 *db;
+	struct ckpt ck;
 	char *describe;
-	char *csv_path;
+	char *mem;        /* the memory scratch directory, or NULL */
+	char *mem_work;   /* the batch's working directory in it */
+	char *baseline;   /* quality baseline result.json, or NULL */
+	char *csv_paths[2];
 	/* Cross-batch duplicate keys. */
 	char **keys;      /* key column names (from quality's keys:) */
 	int nkeys;
@@ -77,6 +117,14 @@ struct ade_streamer {
 	/* The batch being built. */
 	struct ade_strbuf buf;
 	int64_t rows_in, dups;
+	/* Keys of its records (with their offsets in buf), and those added to seen. */
+	struct pkey {
+		uint64_t lo, hi;
+		size_t off;
+	} *pend;
+	size_t npend, cappend;
+	uint64_t *added; /* lo, hi pairs: the batch's contribution, for state.db */
+	size_t nadded;
 };
 
 /* ---------------- key set ---------------- */
@@ -102,7 +150,7 @@ static int ks_find(const struct keyset *k, uint64_t lo, uint64_t hi, size_t *pos
 
 static void ks_insert(struct keyset *k, uint64_t lo, uint64_t hi)
 {
-	size_t pos;
+	size_t pos = 0; /* set by ks_find whenever it returns 0 */
 
 	if (!lo && !hi)
 		lo = 1;
@@ -125,7 +173,7 @@ static void ks_grow(struct keyset *k)
 	if (k->slots)
 		for (size_t i = 0; i <= k->mask; i++)
 			if (k->slots[2 * i] || k->slots[2 * i + 1]) {
-				size_t pos;
+				size_t pos = 0;
 				ks_find(&n, k->slots[2 * i], k->slots[2 * i + 1], &pos);
 				n.slots[2 * pos] = k->slots[2 * i];
 				n.slots[2 * pos + 1] = k->slots[2 * i + 1];
@@ -236,6 +284,219 @@ static int stream_stage_names(struct ade_pipeline *p, const char ***names, int *
 	return 0;
 }
 
+/* ---------------- scratch and checkpoints ---------------- */
+
+/*
+ * The per-batch working directory is scratch: it is recreated for every
+ * batch and nothing in it is needed after the warehouse commit, so the
+ * durability of the stages' files buys nothing.  The stages fsync each
+ * file and directory they write (about 28 fsyncs per batch), and on a
+ * shared disk an fsync waits for the file system's journal, other
+ * processes' writes included: that was most of a batch's time at p50 and
+ * its worst stalls.  A memory file system makes those fsyncs free.  So the
+ * batches run in a directory under ADE_STREAM_SCRATCH (default /dev/shm),
+ * if one can be made there, and under HOME/stream/... otherwise or when a
+ * batch's input is over MEM_BATCH_MAX (a big watched file must not fill
+ * memory).  ADE_STREAM_SCRATCH=off keeps every batch on disk.
+ */
+/*
+ * A stream killed with SIGKILL leaves its scratch directory behind (one
+ * batch's files).  The directory names its process, so the next stream
+ * removes those of processes that no longer exist (ours only: the
+ * directories are made 0700).
+ */
+static void remove_stale_scratch(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, "ade-stream-", 11))
+			continue;
+		long pid = strtol(de->d_name + 11, &end, 10);
+		if (pid <= 0 || *end != '-' || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		char *path = ade_xasprintf("%s/%s", base, de->d_name);
+		struct stat sb;
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid())
+			ade_fs_remove_tree(path, NULL);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void open_scratch(struct ade_streamer *s)
+{
+	const char *base = getenv("ADE_STREAM_SCRATCH");
+	struct ade_error e = {0};
+
+	if (!base || !*base)
+		base = "/dev/shm";
+	if (!strcmp(base, "off") || !strcmp(base, "0"))
+		return;
+	remove_stale_scratch(base);
+	char *tmpl = ade_xasprintf("%s/ade-stream-%ld-XXXXXX", base, (long)getpid());
+	if (!mkdtemp(tmpl) || ade_fs_mkdirs(tmpl, &e)) {
+		ade_log_debug("stream: no scratch directory in %s (%s); batches run on disk", base,
+			      strerror(errno));
+		free(tmpl);
+		return;
+	}
+	/* Batches work in mem/b: only mkdtemp's own directory is removed and made again. */
+	s->mem = tmpl;
+	s->mem_work = ade_xasprintf("%s/b", s->mem);
+	s->csv_paths[1] = ade_xasprintf("%s/input.csv", s->mem_work);
+	for (int i = 0; i < s->n; i++)
+		s->st[i].dirs[1] = ade_xasprintf("%s/%s", s->mem_work, s->st[i].def->name);
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct ckpt *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->pending && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop)
+			break;
+		c->pending = 0;
+		pthread_mutex_unlock(&c->mu);
+		/*
+		 * PASSIVE takes no writer lock: the loading connection goes on
+		 * committing into the WAL meanwhile, and restarts the WAL from
+		 * its start once a checkpoint has copied all of it.
+		 */
+		int64_t t0 = ade_now_mono_ns();
+		int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		int64_t ns = ade_now_mono_ns() - t0;
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			ade_log_debug("stream: WAL checkpoint: %s", sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&c->mu);
+		c->count++;
+		c->total_ns += ns;
+		if (ns > c->max_ns)
+			c->max_ns = ns;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Called by SQLite after each commit of the loading connection. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct ckpt *c = arg;
+
+	(void)db;
+	(void)name;
+	if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&c->mu);
+		c->pending = 1;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+/*
+ * SQLite's automatic checkpoint runs inside the COMMIT of the batch that
+ * crosses 1000 WAL pages (64 MiB here): it copies the WAL into the
+ * database and fsyncs it, tens of milliseconds on a 2 ms load, which
+ * made the p99 batch latency.  Here the WAL hook replaces the automatic
+ * checkpoint (setting a hook turns it off) and a thread of ours does the
+ * checkpoint on its own connection, concurrently with the next batches.
+ * Without a thread-safe SQLite, or if the connection cannot be opened,
+ * the automatic checkpoint stays.
+ */
+static void ckpt_start(struct ade_streamer *s)
+{
+	struct ckpt *c = &s->ck;
+	char *path = ade_xasprintf("%s/warehouse.db", s->o.home);
+
+	if (!sqlite3_threadsafe() ||
+	    sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK) {
+		sqlite3_close(c->db);
+		c->db = NULL;
+		free(path);
+		return;
+	}
+	free(path);
+	/*
+	 * A connection learns that the file is in WAL mode when it first reads
+	 * it; until then a checkpoint on it does nothing.
+	 */
+	if (sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->th, NULL, ckpt_main, c)) {
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		sqlite3_close(c->db);
+		c->db = NULL;
+		return;
+	}
+	c->started = 1;
+	sqlite3_wal_hook(s->db, wal_hook, c);
+}
+
+static void ckpt_stop(struct ade_streamer *s)
+{
+	struct ckpt *c = &s->ck;
+
+	if (!c->started)
+		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->th, NULL);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	sqlite3_close(c->db);
+	c->db = NULL;
+	c->started = 0;
+}
+
+const char *ade_streamer_quality_stage(const struct ade_streamer *s, int *user_baseline)
+{
+	for (int i = 0; i < s->n; i++)
+		if (kinds[s->st[i].k].kind == K_QUALITY) {
+			*user_baseline = cJSON_GetObjectItemCaseSensitive(s->st[i].def->with,
+									  "baseline") != NULL;
+			return s->st[i].def->name;
+		}
+	*user_baseline = 0;
+	return NULL;
+}
+
+void ade_streamer_set_baseline(struct ade_streamer *s, const char *path)
+{
+	free(s->baseline);
+	s->baseline = path ? ade_xstrdup(path) : NULL;
+}
+
+void ade_streamer_wal_stats(struct ade_streamer *s, int64_t *count, int64_t *total_ns,
+			    int64_t *max_ns)
+{
+	*count = *total_ns = *max_ns = 0;
+	if (!s->ck.started)
+		return;
+	pthread_mutex_lock(&s->ck.mu);
+	*count = s->ck.count;
+	*total_ns = s->ck.total_ns;
+	*max_ns = s->ck.max_ns;
+	pthread_mutex_unlock(&s->ck.mu);
+}
+
 int ade_streamer_open(const struct ade_streamer_opts *o, struct ade_streamer **out,
 		      struct ade_error *err)
 {
@@ -284,7 +545,7 @@ int ade_streamer_open(const struct ade_streamer_opts *o, struct ade_streamer **o
 		s->st[s->n].def = def;
 		s->st[s->n].k = k;
 		s->st[s->n].env_name = env_name_of(def->name);
-		s->st[s->n].dir = ade_xasprintf("%s/%s", o->work, def->name);
+		s->st[s->n].dirs[0] = ade_xasprintf("%s/%s", o->work, def->name);
 		s->n++;
 		if (d.len)
 			ade_strbuf_adds(&d, " -> ");
@@ -336,7 +597,10 @@ int ade_streamer_open(const struct ade_streamer_opts *o, struct ade_streamer **o
 			}
 		break;
 	}
-	s->csv_path = ade_xasprintf("%s/input.csv", o->work);
+	s->csv_paths[0] = ade_xasprintf("%s/input.csv", o->work);
+	open_scratch(s);
+	if (s->db)
+		ckpt_start(s);
 	free(names);
 	*out = s;
 	return 0;
@@ -351,17 +615,27 @@ void ade_streamer_free(struct ade_streamer *s)
 {
 	if (!s)
 		return;
+	ckpt_stop(s);
 	for (int i = 0; i < s->n; i++) {
 		free(s->st[i].env_name);
-		free(s->st[i].dir);
+		free(s->st[i].dirs[0]);
+		free(s->st[i].dirs[1]);
 	}
 	free(s->st);
 	sqlite3_close(s->db);
 	free(s->describe);
-	free(s->csv_path);
+	if (s->mem)
+		ade_fs_remove_tree(s->mem, NULL);
+	free(s->mem);
+	free(s->mem_work);
+	free(s->baseline);
+	free(s->csv_paths[0]);
+	free(s->csv_paths[1]);
 	free(s->keys);
 	free(s->key_idx);
 	free(s->seen.slots);
+	free(s->pend);
+	free(s->added);
 	ade_strbuf_release(&s->buf);
 	free(s);
 }
@@ -409,8 +683,30 @@ static int add_keys(struct ade_streamer *s, int64_t batch, const int64_t *commit
 	}
 	ade_strbuf_adds(&q, " FROM ");
 	ade_warehouse_quote(&q, s->table);
-	ade_strbuf_adds(&q, batch >= 0 ? " WHERE pipeline=?1 AND ds=?2 AND batch=?3"
-				       : " WHERE pipeline=?1 AND ds=?2 AND batch<>''");
+	/*
+	 * The facts table has no (pipeline, ds, batch) index: the rowid
+	 * ranges recorded in loads bound the scan (docs/warehouse.md).  A
+	 * load recorded without one (an older warehouse) lifts the bound.
+	 */
+	static const char bound[] =
+		"coalesce((SELECT CASE WHEN count(first_rowid) = count(*) THEN %s END FROM loads "
+		"WHERE pipeline=?1 AND ds=?2 AND %s AND \"table\"=?4), %s)";
+	/* No bound if columns hide the rowid's names (ade_warehouse_rowid_name). */
+	const char *rowid = ade_warehouse_rowid_name(s->db, s->table);
+	if (!rowid) {
+		ade_strbuf_adds(&q, batch >= 0 ? " WHERE pipeline=?1 AND ds=?2 AND batch=?3"
+					       : " WHERE pipeline=?1 AND ds=?2 AND batch<>''");
+	} else if (batch >= 0) {
+		ade_strbuf_addf(&q, " WHERE %s BETWEEN ", rowid);
+		ade_strbuf_addf(&q, bound, "min(first_rowid)", "batch=?3", "-9223372036854775807-1");
+		ade_strbuf_adds(&q, " AND ");
+		ade_strbuf_addf(&q, bound, "max(last_rowid)", "batch=?3", "9223372036854775807");
+		ade_strbuf_adds(&q, " AND pipeline=?1 AND ds=?2 AND batch=?3");
+	} else {
+		ade_strbuf_addf(&q, " WHERE %s >= ", rowid);
+		ade_strbuf_addf(&q, bound, "min(first_rowid)", "batch<>''", "-9223372036854775807-1");
+		ade_strbuf_adds(&q, " AND pipeline=?1 AND ds=?2 AND batch<>''");
+	}
 	if (sqlite3_prepare_v2(s->db, q.buf, -1, &st, NULL) != SQLITE_OK) {
 		/* A key column the facts table lacks: nothing to compare with. */
 		ade_log_debug("stream: %s", sqlite3_errmsg(s->db));
@@ -418,6 +714,7 @@ static int add_keys(struct ade_streamer *s, int64_t batch, const int64_t *commit
 	}
 	sqlite3_bind_text(st, 1, s->o.p->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, s->o.ds, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, s->table, -1, SQLITE_STATIC);
 	if (batch >= 0) {
 		snprintf(bt, sizeof(bt), "%" PRId64, batch);
 		sqlite3_bind_text(st, 3, bt, -1, SQLITE_STATIC);
@@ -471,6 +768,8 @@ void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *hea
 	ade_strbuf_addc(&s->buf, '\n');
 	s->rows_in = 0;
 	s->dups = 0;
+	s->npend = 0;
+	s->nadded = 0;
 	s->nfields = header->nfields;
 	free(s->key_idx);
 	s->key_idx = ade_xcalloc((size_t)(s->nkeys ? s->nkeys : 1), sizeof(int));
@@ -487,7 +786,7 @@ void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec)
 {
 	s->rows_in++;
 	/* Only well-formed records are compared; the others go to ingest's quarantine. */
-	if (s->nkeys && s->seen.count && rec->status == ADE_CSV_OK && rec->nfields == s->nfields) {
+	if (s->nkeys && rec->status == ADE_CSV_OK && rec->nfields == s->nfields) {
 		struct ade_strbuf k = ADE_STRBUF_INIT;
 		int ok = 1;
 		for (int i = 0; i < s->nkeys && ok; i++) {
@@ -502,16 +801,106 @@ void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec)
 			uint64_t lo, hi;
 			size_t pos;
 			key_hash(&k, &lo, &hi);
+			ade_strbuf_release(&k);
 			if (ks_find(&s->seen, lo, hi, &pos)) {
-				ade_strbuf_release(&k);
 				s->dups++;
 				return;
 			}
+			if (s->npend == s->cappend) {
+				s->cappend = s->cappend ? 2 * s->cappend : 256;
+				s->pend = ade_xrealloc(s->pend, s->cappend * sizeof(*s->pend));
+			}
+			s->pend[s->npend++] = (struct pkey){lo, hi, s->buf.len};
 		}
 		ade_strbuf_release(&k);
 	}
 	ade_strbuf_add(&s->buf, rec->raw, rec->raw_len);
 	ade_strbuf_addc(&s->buf, '\n');
+}
+
+/* ---------------- the day's keys ---------------- */
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * After a batch's commit: the keys of its records that ingest did not
+ * quarantine go into the day's set.  That is the set ade-quality's
+ * duplicate pass would hold had the day run as one batch: a record that
+ * reached quality counts even if quality or validate then dropped it (an
+ * outlier, say), so a later copy of it is a duplicate in both modes; a
+ * quarantined record never reached quality, so a later good copy is not.
+ * Ingest names each quarantined record by its byte offset in input.csv.
+ */
+static void seen_add_batch(struct ade_streamer *s)
+{
+	size_t *qoff = NULL, nq = 0, cap = 0;
+	char *path = NULL, *text = NULL;
+	size_t len = 0;
+
+	for (int i = 0; i < s->n; i++)
+		if (kinds[s->st[i].k].kind == K_INGEST)
+			path = ade_xasprintf("%s/quarantine.ndjson", s->st[i].dir);
+	if (path && !ade_fs_read_all(path, (size_t)1 << 30, &text, &len, NULL)) {
+		for (char *line = text; line && *line;) {
+			char *nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			cJSON *j = cJSON_Parse(line);
+			const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "offset");
+			if (cJSON_IsNumber(o) && o->valuedouble >= 0) {
+				if (nq == cap) {
+					cap = cap ? 2 * cap : 64;
+					qoff = ade_xrealloc(qoff, cap * sizeof(size_t));
+				}
+				qoff[nq++] = (size_t)o->valuedouble;
+			}
+			cJSON_Delete(j);
+			line = nl ? nl + 1 : NULL;
+		}
+	}
+	if (nq)
+		qsort(qoff, nq, sizeof(size_t), cmp_size);
+	s->added = ade_xrealloc(s->added, (2 * s->npend + 1) * sizeof(uint64_t));
+	s->nadded = 0;
+	for (size_t i = 0; i < s->npend; i++) {
+		const struct pkey *k = &s->pend[i];
+		size_t pos;
+		if (nq && bsearch(&k->off, qoff, nq, sizeof(size_t), cmp_size))
+			continue;
+		if (ks_find(&s->seen, k->lo, k->hi, &pos))
+			continue; /* a duplicate inside the batch */
+		ks_insert(&s->seen, k->lo, k->hi);
+		s->added[2 * s->nadded] = k->lo;
+		s->added[2 * s->nadded + 1] = k->hi;
+		s->nadded++;
+	}
+	free(qoff);
+	free(text);
+	free(path);
+}
+
+void ade_streamer_batch_keys(const struct ade_streamer *s, const void **keys, size_t *bytes)
+{
+	*keys = s->nkeys ? (const void *)s->added : NULL;
+	*bytes = s->nkeys ? s->nadded * 2 * sizeof(uint64_t) : 0;
+	if (s->nkeys && !s->added)
+		*keys = "";
+}
+
+void ade_streamer_add_key_blob(struct ade_streamer *s, const void *keys, size_t bytes)
+{
+	const unsigned char *p = keys;
+
+	for (size_t i = 0; i + 16 <= bytes; i += 16) {
+		uint64_t lo, hi;
+		memcpy(&lo, p + i, 8);
+		memcpy(&hi, p + i + 8, 8);
+		ks_insert(&s->seen, lo, hi);
+	}
 }
 
 /* ---------------- running a batch ---------------- */
@@ -564,6 +953,10 @@ static cJSON *stage_config(const struct ade_streamer *s, const struct sstage *t,
 					cJSON_AddItemToObject(h, e->string, cJSON_Duplicate(e, 1));
 		}
 	}
+	/* The day's statistics for every batch; the stage's own baseline: wins. */
+	if (kinds[t->k].kind == K_QUALITY && s->baseline &&
+	    !cJSON_GetObjectItemCaseSensitive(cfg, "baseline"))
+		cJSON_AddStringToObject(cfg, "baseline", s->baseline);
 	return cfg;
 }
 
@@ -595,9 +988,17 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		free(wpath);
 		return 0;
 	}
-	if ((rc = ade_fs_remove_tree(s->o.work, err)) || (rc = ade_fs_mkdirs(s->o.work, err)) ||
-	    (rc = ade_fs_write_atomic(s->csv_path, s->buf.buf, s->buf.len, err)))
+	int64_t tp = ade_now_mono_ns(), tn;
+	int m = s->mem && s->buf.len <= MEM_BATCH_MAX;
+	const char *work = m ? s->mem_work : s->o.work;
+	for (int i = 0; i < s->n; i++)
+		s->st[i].dir = s->st[i].dirs[m];
+	if ((rc = ade_fs_remove_tree(work, err)) || (rc = ade_fs_mkdirs(work, err)) ||
+	    (rc = ade_fs_write_atomic(s->csv_paths[m], s->buf.buf, s->buf.len, err)))
 		goto out;
+	tn = ade_now_mono_ns();
+	bs->phase_ns[ADE_PH_SETUP] += tn - tp;
+	tp = tn;
 	if (level < ADE_LOG_DEBUG && !s->o.verbose)
 		ade_log_set_level(ADE_LOG_ERROR);
 	clear_inputs();
@@ -616,7 +1017,7 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 			.pipeline = s->o.p->name, .stage = t->def->name, .ds = s->o.ds,
 			.interval_start = is, .interval_end = ie, .run_id = s->o.run_id,
 			.batch = bt, .home = s->o.home, .warehouse = wpath, .out = t->dir,
-			.source = kinds[t->k].kind == K_INGEST ? s->csv_path : NULL, .attempt = 1,
+			.source = kinds[t->k].kind == K_INGEST ? s->csv_paths[m] : NULL, .attempt = 1,
 			.pipeline_file = s->o.p->path,
 		};
 		if (!(ctx.config = stage_config(s, t, &v, err))) {
@@ -633,6 +1034,9 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		rc = kinds[t->k].run(&ctx, err);
 		program_invocation_short_name = prog;
 		cJSON_Delete(ctx.config);
+		tn = ade_now_mono_ns();
+		bs->phase_ns[kind_phase[kinds[t->k].kind]] += tn - tp;
+		tp = tn;
 		if (rc) {
 			*exit_code = kinds[t->k].exit_code(rc);
 			char msg[ADE_ERROR_MSG_MAX];
@@ -670,8 +1074,12 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		ld.n_inputs = s->wh;
 		ld.rows_per_insert = s->rows_per_insert;
 		report = cJSON_CreateObject();
+		tp = ade_now_mono_ns();
 		rc = ade_warehouse_load(s->db, &ld, report, err);
 		free(frame);
+		tn = ade_now_mono_ns();
+		bs->phase_ns[ADE_PH_LOAD] += tn - tp;
+		tp = tn;
 		if (rc) {
 			*exit_code = rc == ADE_EBUSY ? ADE_EXIT_TEMPFAIL : ADE_EXIT_FAILED;
 			char msg[ADE_ERROR_MSG_MAX];
@@ -681,9 +1089,12 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		}
 		bs->rows_loaded = (int64_t)ade_json_num(
 			cJSON_GetObjectItemCaseSensitive(report, "facts"), "rows", 0);
-		/* Committed: its keys now count as loaded. */
-		rc = add_keys(s, batch, NULL, 0, err);
 	}
+	/* Committed: the keys of its records that reached ade-quality are the day's now. */
+	tp = ade_now_mono_ns();
+	if (s->nkeys)
+		seen_add_batch(s);
+	bs->phase_ns[ADE_PH_KEYS] += ade_now_mono_ns() - tp;
 out:
 	ade_log_set_level(level);
 	cJSON_Delete(report);

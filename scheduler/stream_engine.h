@@ -42,10 +42,20 @@ const char *ade_streamer_describe(const struct ade_streamer *s);
 
 /*
  * Fills the set of keys already loaded by committed batches (those listed
- * in committed[0..n), sorted) from the warehouse's facts table.
+ * in committed[0..n), sorted) from the warehouse's facts table: for
+ * batches checkpointed by an older ade, without their keys in state.db.
  */
 int ade_streamer_load_keys(struct ade_streamer *s, const int64_t *committed, size_t n,
 			   struct ade_error *err);
+
+/*
+ * The keys a committed batch added to the day's set, as stored with its
+ * checkpoint (stream_batches.keys: 16 bytes per key, XXH3-128 low then
+ * high word, host order).  NULL when the quality stage has no keys:.
+ */
+void ade_streamer_batch_keys(const struct ade_streamer *s, const void **keys, size_t *bytes);
+/* Adds such a blob of a committed batch to the set (at a restart). */
+void ade_streamer_add_key_blob(struct ade_streamer *s, const void *keys, size_t bytes);
 
 /* Starts a batch: the header record of its input. */
 void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *header);
@@ -55,7 +65,22 @@ void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *hea
  */
 void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec);
 
+/*
+ * Where a batch's time goes (ADE_STREAM_PROFILE=1 prints a breakdown):
+ * READ is the source read (cmd_stream), SETUP the working directory and
+ * input.csv, then each stage kind, LOAD the warehouse transaction, KEYS
+ * the cross-batch key set update and CKPT the state.db checkpoint (after
+ * the latency is taken).  Warehouse WAL checkpoints run in a thread of
+ * their own (ade_streamer_wal_stats).
+ */
+enum ade_stream_phase {
+	ADE_PH_READ, ADE_PH_SETUP, ADE_PH_INGEST, ADE_PH_SCHEMA, ADE_PH_QUALITY,
+	ADE_PH_VALIDATE, ADE_PH_LOAD, ADE_PH_KEYS, ADE_PH_CKPT, ADE_PH_N
+};
+extern const char *const ade_stream_phase_names[ADE_PH_N];
+
 struct ade_batch_stats {
+	int64_t phase_ns[ADE_PH_N];
 	int64_t rows_in;       /* records given to the batch */
 	int64_t dups_skipped;  /* left out: key already loaded by a committed batch */
 	int64_t quarantined;   /* ingest's quarantined records */
@@ -71,6 +96,22 @@ struct ade_batch_stats {
  */
 int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_stats *bs,
 		     int *exit_code, struct ade_error *err);
+
+/*
+ * The name of the stream's ade-quality stage, or NULL; and whether its
+ * `with:` sets `baseline:` itself (then the stream passes none).
+ */
+const char *ade_streamer_quality_stage(const struct ade_streamer *s, int *user_baseline);
+
+/*
+ * The quality baseline every batch's ade-quality applies (a result.json
+ * path, copied; NULL for none): docs/stream.md, "Quality baseline".
+ */
+void ade_streamer_set_baseline(struct ade_streamer *s, const char *path);
+
+/* The background WAL checkpoints so far: how many, their total and longest time. */
+void ade_streamer_wal_stats(struct ade_streamer *s, int64_t *count, int64_t *total_ns,
+			    int64_t *max_ns);
 
 /* The rendered `with:` of the ingest stage (for schema inference), or NULL. */
 const cJSON *ade_streamer_ingest_config(const struct ade_streamer *s);

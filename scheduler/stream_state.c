@@ -17,12 +17,12 @@ static const char stream_sql[] =
 	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, run_id TEXT NOT NULL,\n"
 	"  batch_rows INTEGER NOT NULL, hints TEXT, source TEXT, source_size INTEGER,\n"
 	"  source_mtime_ns INTEGER, done INTEGER NOT NULL DEFAULT 0,\n"
-	"  started_at TEXT, ended_at TEXT, PRIMARY KEY(pipeline, ds));\n"
+	"  started_at TEXT, ended_at TEXT, baseline TEXT, PRIMARY KEY(pipeline, ds));\n"
 	"CREATE TABLE IF NOT EXISTS stream_batches(\n"
 	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, batch INTEGER NOT NULL,\n"
 	"  state TEXT NOT NULL, rows INTEGER, rows_loaded INTEGER, dups_skipped INTEGER,\n"
 	"  quarantined INTEGER, source_offset INTEGER, source_file TEXT,\n"
-	"  committed_at TEXT, latency_ms REAL, run_id TEXT,\n"
+	"  committed_at TEXT, latency_ms REAL, run_id TEXT, keys BLOB,\n"
 	"  PRIMARY KEY(pipeline, ds, batch));\n"
 	"CREATE TABLE IF NOT EXISTS stream_files(\n"
 	"  pipeline TEXT NOT NULL, dir TEXT NOT NULL, name TEXT NOT NULL,\n"
@@ -45,7 +45,53 @@ static void now_text(char out[32])
 
 int ade_stream_state_init(struct ade_state *st, struct ade_error *err)
 {
-	return ade_state_exec(st, stream_sql, err);
+	sqlite3_stmt *s = NULL;
+	int have = 0, rc = ade_state_exec(st, stream_sql, err);
+
+	if (rc)
+		return rc;
+	/* Tables of an older ade lack the newer columns: add them. */
+	static const char *const cols[][3] = {
+		{"stream_runs", "baseline", "ALTER TABLE stream_runs ADD COLUMN baseline TEXT"},
+		{"stream_batches", "keys", "ALTER TABLE stream_batches ADD COLUMN keys BLOB"},
+	};
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name=?2",
+				       -1, &s, NULL) != SQLITE_OK)
+			return fail(st, err, cols[i][0]);
+		sqlite3_bind_text(s, 1, cols[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, cols[i][1], -1, SQLITE_STATIC);
+		have = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_finalize(s);
+		if (!have && (rc = ade_state_exec(st, cols[i][2], err)))
+			return rc;
+	}
+	return 0;
+}
+
+int ade_stream_batch_keys(struct ade_state *st, const char *pipeline, const char *ds,
+			  void (*fn)(void *arg, int64_t batch, const void *keys, size_t bytes),
+			  void *arg, struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT batch, keys FROM stream_batches WHERE pipeline=? AND ds=? AND "
+			       "state='committed' ORDER BY batch",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(st, err, "stream_batches");
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int null = sqlite3_column_type(s, 1) == SQLITE_NULL;
+		const void *k = null ? NULL : sqlite3_column_blob(s, 1);
+		size_t n = null ? 0 : (size_t)sqlite3_column_bytes(s, 1);
+		fn(arg, sqlite3_column_int64(s, 0), null ? NULL : k ? k : "", n);
+	}
+	rc = rc == SQLITE_DONE ? 0 : fail(st, err, "stream_batches");
+	sqlite3_finalize(s);
+	return rc;
 }
 
 static char *col_dup(sqlite3_stmt *s, int i)
@@ -63,7 +109,7 @@ int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *d
 	memset(r, 0, sizeof(*r));
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT run_id, batch_rows, hints, source, source_size, "
-			       "source_mtime_ns, done FROM stream_runs WHERE pipeline=? AND ds=?",
+			       "source_mtime_ns, done, baseline FROM stream_runs WHERE pipeline=? AND ds=?",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_runs");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -77,6 +123,7 @@ int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *d
 		r->source_size = sqlite3_column_int64(s, 4);
 		r->source_mtime_ns = sqlite3_column_int64(s, 5);
 		r->done = sqlite3_column_int(s, 6);
+		r->baseline = col_dup(s, 7);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = ADE_ENOTFOUND;
@@ -97,8 +144,8 @@ int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *d
 	now_text(now);
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO stream_runs(pipeline, ds, run_id, batch_rows, "
-			       "hints, source, source_size, source_mtime_ns, done, started_at) "
-			       "VALUES(?,?,?,?,?,?,?,?,?,?)",
+			       "hints, source, source_size, source_mtime_ns, done, started_at, "
+			       "baseline) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_runs");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -111,6 +158,7 @@ int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *d
 	sqlite3_bind_int64(s, 8, r->source_mtime_ns);
 	sqlite3_bind_int(s, 9, r->done);
 	sqlite3_bind_text(s, 10, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 11, r->baseline, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		rc = fail(st, err, "stream_runs");
 	sqlite3_finalize(s);
@@ -143,6 +191,7 @@ void ade_stream_run_row_release(struct ade_stream_run_row *r)
 	free(r->run_id);
 	free(r->hints);
 	free(r->source);
+	free(r->baseline);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -179,7 +228,7 @@ int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const ch
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO stream_batches(pipeline, ds, batch, state, rows, "
 			       "rows_loaded, dups_skipped, quarantined, source_offset, source_file, "
-			       "committed_at, latency_ms, run_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       "committed_at, latency_ms, run_id, keys) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_batches");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -198,6 +247,10 @@ int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const ch
 	sqlite3_bind_text(s, 11, now, -1, SQLITE_STATIC);
 	sqlite3_bind_double(s, 12, b->latency_ms);
 	sqlite3_bind_text(s, 13, b->run_id, -1, SQLITE_STATIC);
+	if (b->keys)
+		sqlite3_bind_blob(s, 14, b->keys, (int)b->keys_bytes, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 14);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		rc = fail(st, err, "stream_batches");
 	sqlite3_finalize(s);

@@ -94,3 +94,15 @@ CREATE TABLE facts_columns(
   tbl TEXT NOT NULL COLLATE NOCASE, column_name TEXT NOT NULL COLLATE NOCASE, ade_type TEXT NOT NULL,
   declared_type TEXT, added_ds TEXT, last_ds TEXT,
   PRIMARY KEY(tbl, column_name));
+
+-- version 3
+-- The rowids a facts load inserted, first_rowid..last_rowid (an empty
+-- load has last_rowid = first_rowid - 1), on the facts row of loads; NULL
+-- on the rows of the warehouse's own tables.  A re-load deletes these
+-- ranges, so a facts table needs no (pipeline, ds, batch) index, which
+-- cost about 40% of a bulk load.  ade_warehouse_migrate fills them in for
+-- the facts loads made before this version and drops the facts tables'
+-- partition indexes when every row is accounted for (load.c,
+-- ade_warehouse_migrate_ranges).
+ALTER TABLE loads ADD COLUMN first_rowid INTEGER;
+ALTER TABLE loads ADD COLUMN last_rowid INTEGER;

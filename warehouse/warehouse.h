@@ -19,7 +19,7 @@ struct ade_error;
 struct ade_strbuf;
 
 /* The version PRAGMA user_version holds after ade_warehouse_open(). */
-#define ADE_WAREHOUSE_SCHEMA_VERSION 2
+#define ADE_WAREHOUSE_SCHEMA_VERSION 3
 /* How long a writer waits for another one, in milliseconds. */
 #define ADE_WAREHOUSE_BUSY_MS 60000
 
@@ -70,6 +70,14 @@ int ade_warehouse_ident_check(const char *what, const char *name, struct ade_err
 /* Appends name as an SQL identifier: in double quotes, quotes doubled. */
 void ade_warehouse_quote(struct ade_strbuf *sb, const char *name);
 
+/*
+ * The name that reaches table's rowid in SQL: "rowid", or "_rowid_" or
+ * "oid" when a column of that name hides the one before (facts columns
+ * come from data), NULL when columns hide all three or table is missing.
+ * Facts loads record and delete rowid ranges through it.  Static storage.
+ */
+const char *ade_warehouse_rowid_name(sqlite3 *db, const char *table);
+
 /* ---- loading ---- */
 
 /* One upstream stage output: a directory with result.json (and frames). */
@@ -93,14 +101,15 @@ struct ade_warehouse_load {
 	/* The upstream outputs whose result.json are loaded. */
 	const struct ade_warehouse_input *inputs;
 	int n_inputs;
-	/* Rows per INSERT statement (0: the default, 32). */
+	/* Rows per INSERT statement (0: the default, 64). */
 	int rows_per_insert;
 };
 
 /*
  * Loads everything of (pipeline, ds[, batch]) in one BEGIN IMMEDIATE
  * transaction on db (from ade_warehouse_open): deletes that partition in
- * every table the warehouse owns and in the facts table, then inserts.
+ * every table the warehouse owns and, in the facts tables, the rowid
+ * ranges its earlier loads recorded in loads, then inserts.
  * A batch-mode load replaces the whole date, micro-batches included; a
  * batch load replaces only its batch.  report (may be NULL) receives
  * "tables" {name: rows}, "notes" [...] and "facts" {...}.  On error the

@@ -8,10 +8,16 @@
 # state.db stream_batches.latency_ms), wall time and peak RSS
 # (/usr/bin/time -v).
 #
+# The streamed day has a quality baseline, as in production: the previous
+# day (generated the same way) is run first with `ade run` in the stream's home, so
+# every batch applies that run's medians and IQR fences (docs/stream.md).
+#
 # Environment:
 #   ADE_BIN=build/bin   where ade and ade-gen are
 #   ROWS=1000000        rows of the day
 #   BATCH=200           rows per micro-batch
+#   PROFILE=1           print the per-phase breakdown of the streamed run
+#                       (ADE_STREAM_PROFILE, docs/stream.md)
 #   KEEP=1              keep the work directory
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,14 +25,18 @@ BIN=${ADE_BIN:-$ROOT/build/bin}
 ROWS=${ROWS:-1000000}
 BATCH=${BATCH:-200}
 D=2026-04-01
+PREV=2026-03-31
 W=$(mktemp -d "${TMPDIR:-/tmp}/ade-bench-stream.XXXXXX")
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/data"
-sed 's|^source: .*|source: data/{{ ds }}.csv|' "$ROOT/pipelines/employees.yaml" > "$W/p.yaml"
+# The shipped pipeline has a stream: section; this one streams without schema.
+sed -e 's|^source: .*|source: data/{{ ds }}.csv|' -e '/^stream:/d' "$ROOT/pipelines/employees.yaml" > "$W/p.yaml"
 echo "stream: {stages: [ingest, quality, validate, warehouse], batch_rows: $BATCH}" >> "$W/p.yaml"
 "$BIN/ade-gen" employees --rows "$ROWS" --seed 1 --date $D --duplicates 0.01 --poison 0.001 \
 	-o "$W/data/$D.csv"
-echo "rows: $ROWS; batch: $BATCH; $(nproc) cores; $(uname -r)"
+"$BIN/ade-gen" employees --rows "$ROWS" --seed 1 --date $PREV --duplicates 0.01 --poison 0.001 \
+	-o "$W/data/$PREV.csv"
+echo "rows: $ROWS; batch: $BATCH; $(nproc) cores; $(uname -r); load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 run() { # label, home, command...
 	label=$1; home=$2; shift 2
@@ -36,12 +46,15 @@ run() { # label, home, command...
 	e=$(date +%s%N)
 	rss=$(awk -F: '/Maximum resident/ {gsub(/ /, "", $2); print $2}' "$W/time.$label")
 	secs=$(echo "$s $e" | awk '{printf "%.2f", ($2 - $1) / 1e9}')
-	rows=$(sqlite3 "$home/warehouse.db" "select count(*) from employees")
+	rows=$(sqlite3 "$home/warehouse.db" "select count(*) from employees where ds='$D'")
 	echo "$label: wall ${secs}s, $(echo "$ROWS $secs" | awk '{printf "%.0f", $1 / $2}') source rows/s, peak RSS $((rss / 1024)) MB, $rows rows loaded"
 	grep -h "batches" "$W/out.$label" || true
 }
-# The hints come from the same sample in every stream run (fresh homes).
+"$BIN/ade" -q --home "$W/s" run "$W/p.yaml" --date $PREV > /dev/null 2>&1 || { echo "baseline run failed"; exit 1; }
+if [ -n "${PROFILE:-}" ]; then export ADE_STREAM_PROFILE=1; fi
 run stream "$W/s" "$BIN/ade" -q --home "$W/s" stream "$W/p.yaml" --date $D
+unset ADE_STREAM_PROFILE
+[ -z "${PROFILE:-}" ] || grep -v '^ade' "$W/err.stream" || true
 echo "  latency from state.db: $(sqlite3 "$W/s/state.db" "select 'batches ' || count(*) || ', mean ' || round(avg(latency_ms), 2) || ' ms' from stream_batches")"
 run one_batch "$W/o" "$BIN/ade" -q --home "$W/o" stream "$W/p.yaml" --date $D --batch-rows "$ROWS"
 run ade_run "$W/r" "$BIN/ade" -q --home "$W/r" run "$W/p.yaml" --date $D

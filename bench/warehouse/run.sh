@@ -3,7 +3,8 @@
 # writes an employees CSV, ade-ingest turns it into a frame, and then, in
 # the same run, into a fresh database each time:
 #   - ade-warehouse loads the frame (as the stage does in a pipeline: WAL,
-#     synchronous=NORMAL, one transaction, partition index);
+#     synchronous=NORMAL, one transaction, the rowid range recorded in
+#     loads; facts tables have no partition index since schema version 3);
 #   - the sqlite3 CLI's `.import --csv` loads the same rows from the CSV
 #     into an empty typed table (its defaults: rollback journal).
 # Both under /usr/bin/time -v: wall seconds (best of RUNS), rows/s, peak RSS

@@ -61,9 +61,11 @@ struct colcfg {
 };
 
 /*
- * The statistics the policies apply.  Today they come from the batch
- * itself (compute_stats); a baseline (streaming, issue 9) would fill the
- * same fields from a saved profile and leave the apply step unchanged.
+ * The statistics the policies apply: from the input itself
+ * (compute_stats), or, with `baseline:`, from a saved quality result
+ * (struct colbase) so that a micro-batch applies the day's statistics and
+ * not its own 200 rows' (docs/quality.md, "Baseline").  The apply step
+ * reads only this record and does not know where it came from.
  */
 struct colstats {
 	int64_t nulls, nonnull, nonfinite;
@@ -86,6 +88,18 @@ struct colstats {
 	double q1, q3, lower, upper;
 	int64_t outliers, clipped;
 	int dropped_outlier_col; /* listed but dropped by the missing policy */
+	/* what came from the baseline */
+	int base_rate, base_fill, base_fences;
+	double decided_rate; /* the rate the bands were applied to */
+};
+
+/* One column's part of a baseline (a quality result.json). */
+struct colbase {
+	int has_rate;       /* the baseline saw missing values in the column */
+	double rate;
+	const cJSON *heal;  /* its healing_log entry, or NULL */
+	int has_fences;
+	double q1, q3;
 };
 
 struct qcfg {
@@ -99,6 +113,7 @@ struct qcfg {
 	int export_csv;
 	double min_score; /* < 0: none */
 	struct colcfg *cols;
+	const char *baseline; /* path: a quality result.json or a directory with one */
 };
 
 struct quality {
@@ -111,6 +126,9 @@ struct quality {
 	struct colstats *st;
 	cJSON *warnings;
 	int64_t quarantined, read; /* upstream ingest's counts, if known */
+	cJSON *base_json;          /* the baseline's result.json */
+	char *base_path;
+	struct colbase *base;      /* per input column, or NULL without a baseline */
 };
 
 /* ---------------- configuration ---------------- */
@@ -285,7 +303,7 @@ static int parse_missing(struct quality *q, const cJSON *m, struct ade_error *er
 							      "must map column names to settings");
 			for (const cJSON *o = e->child; o; o = o->next) {
 				char cp[256];
-				int ci;
+				int ci = 0;
 				snprintf(cp, sizeof(cp), "%s", p);
 				ptr_append(cp, sizeof(cp), o->string);
 				cJSON name = {.type = cJSON_String, .valuestring = o->string};
@@ -430,6 +448,14 @@ static int cfg_parse(struct quality *q, struct ade_error *err)
 			if (!cJSON_IsBool(e))
 				rc = ade_stage_config_error(q->ctx, err, p, "must be true or false");
 			q->c.export_csv = cJSON_IsTrue(e);
+		} else if (!strcmp(e->string, "baseline")) {
+			/* false or null: none (a pipeline can turn a stream's default off) */
+			if (cJSON_IsString(e) && *e->valuestring)
+				q->c.baseline = e->valuestring;
+			else if (!cJSON_IsFalse(e) && !cJSON_IsNull(e))
+				rc = ade_stage_config_error(q->ctx, err, p,
+							    "must be the path of a quality result.json "
+							    "(or its directory), or false");
 		} else if (!strcmp(e->string, "min_score")) {
 			if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 100)
 				rc = ade_stage_config_error(q->ctx, err, p, "must be a number 0..100");
@@ -438,7 +464,7 @@ static int cfg_parse(struct quality *q, struct ade_error *err)
 		} else {
 			rc = ade_stage_config_error(q->ctx, err, p,
 						    "unknown key '%s' (keys, dedup, protect, missing, "
-						    "outliers, export_csv, min_score, input)",
+						    "outliers, export_csv, min_score, baseline, input)",
 						    e->string);
 		}
 	}
@@ -589,15 +615,34 @@ static void decide(struct quality *q, int ci)
 	const struct ade_frame_column *c = &q->f->cols[ci];
 
 	s->rate = q->rows_dedup ? (double)s->nulls / (double)q->rows_dedup : 0;
+	/*
+	 * With a baseline that saw missing values in the column, the bands
+	 * apply to its rate, not this input's: every micro-batch of a day then
+	 * takes the day's decision, and a column dropped for the day is
+	 * dropped from every batch (even one without a null in it).
+	 */
+	double rate = s->rate;
+	const struct colbase *b = q->base ? &q->base[ci] : NULL;
+	if (b && b->has_rate) {
+		rate = b->rate;
+		s->base_rate = 1;
+	} else if (b && s->nulls) {
+		char *m = ade_xasprintf("baseline: column '%s' has missing values here but none in "
+					"the baseline; its missing policy uses this input's rate",
+					c->name);
+		cJSON_AddItemToArray(q->warnings, cJSON_CreateString(m));
+		free(m);
+	}
+	s->decided_rate = rate;
 	if (cc->action != ACT_AUTO) {
 		s->action = cc->action;
 		s->reason = "configured";
 		if (s->action == ACT_IMPUTE && !s->nulls)
 			s->action = ACT_NONE;
-	} else if (!s->nulls) {
+	} else if (!s->nulls && !(s->base_rate && rate > q->c.drop_above)) {
 		s->action = ACT_NONE;
 		s->reason = "no missing values";
-	} else if (s->rate > q->c.drop_above) {
+	} else if (rate > q->c.drop_above) {
 		/* Bands (docs/quality.md): drop r > drop_above, impute r < impute_below. */
 		if (cc->key || cc->protect) {
 			s->action = ACT_FLAG;
@@ -607,7 +652,7 @@ static void decide(struct quality *q, int ci)
 			s->action = ACT_DROP;
 			s->reason = "missing rate over drop_above";
 		}
-	} else if (s->rate < q->c.impute_below) {
+	} else if (rate < q->c.impute_below) {
 		if (cc->key) {
 			s->action = ACT_FLAG;
 			s->reason = "under impute_below, but a key column is never imputed";
@@ -771,6 +816,170 @@ static void set_numeric_fill(struct quality *q, int ci, struct colstats *s, doub
 		s->fill_i64 = to_i64(v);
 }
 
+/* ---------------- baseline ---------------- */
+
+static void base_warn(struct quality *q, const char *fmt, const char *col)
+{
+	char *m = ade_xasprintf(fmt, col);
+	cJSON_AddItemToArray(q->warnings, cJSON_CreateString(m));
+	free(m);
+}
+
+/*
+ * Reads `baseline:` (docs/quality.md, "Baseline"): a quality result.json,
+ * or a directory holding one.  Its missing.rates, healing_log and
+ * outliers.columns give, per column, the rate the bands apply to, the
+ * imputation value and the quartiles of the fences.
+ */
+static int load_baseline(struct quality *q, struct ade_error *err)
+{
+	struct stat sb;
+	const cJSON *rates, *e;
+	int rc;
+
+	if (!q->c.baseline)
+		return 0;
+	if (stat(q->c.baseline, &sb) == 0 && S_ISDIR(sb.st_mode))
+		q->base_path = ade_xasprintf("%s/result.json", q->c.baseline);
+	else
+		q->base_path = ade_xstrdup(q->c.baseline);
+	rc = ade_json_read_file(q->base_path, &q->base_json, err);
+	if (rc) {
+		char why[ADE_ERROR_MSG_MAX];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return ade_stage_config_error(q->ctx, err, "/baseline",
+					      "cannot read the baseline: %s", why);
+	}
+	rates = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(q->base_json, "missing"), "rates");
+	if (!cJSON_IsObject(rates))
+		return ade_stage_config_error(q->ctx, err, "/baseline",
+					      "'%s' is not an ade-quality result.json (no "
+					      "missing.rates)",
+					      q->base_path);
+	q->base = ade_xcalloc((size_t)q->f->ncols + 1, sizeof(*q->base));
+	for (int ci = 0; ci < q->f->ncols; ci++) {
+		struct colbase *b = &q->base[ci];
+		const char *name = q->f->cols[ci].name;
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(rates, name);
+		/* A rate of 0 decides nothing: the baseline has no statistic for it. */
+		if (cJSON_IsNumber(r) && r->valuedouble > 0) {
+			b->has_rate = 1;
+			b->rate = r->valuedouble;
+		}
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(q->base_json, "healing_log"))
+			if (!strcmp(ade_json_str(e, "column", ""), name))
+				b->heal = e;
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(q->base_json, "outliers"), "columns"),
+			name);
+		const cJSON *q1 = cJSON_GetObjectItemCaseSensitive(o, "q1");
+		const cJSON *q3 = cJSON_GetObjectItemCaseSensitive(o, "q3");
+		if (cJSON_IsNumber(q1) && cJSON_IsNumber(q3) && q1->valuedouble <= q3->valuedouble) {
+			b->has_fences = 1;
+			b->q1 = q1->valuedouble;
+			b->q3 = q3->valuedouble;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The imputation value of column ci from the baseline: its healing_log
+ * entry must have imputed the same type with the same strategy.  0 (and
+ * a warning) when it cannot serve: the input's own statistic is used.
+ */
+static int base_fill(struct quality *q, int ci, struct colstats *s)
+{
+	const struct ade_frame_column *c = &q->f->cols[ci];
+	const cJSON *h = q->base[ci].heal;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(h, "value");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(h, "statistic");
+	int64_t x = 0;
+
+	if (!h || strcmp(ade_json_str(h, "action", ""), "impute") ||
+	    strcmp(ade_json_str(h, "strategy", ""), strategy_names[s->strategy]) ||
+	    strcmp(ade_json_str(h, "type", ""), ade_type_name(c->type)) || !v || cJSON_IsNull(v)) {
+		base_warn(q, "baseline: no imputation value of the same type and strategy for '%s'; "
+			     "this input's statistic is used", c->name);
+		return 0;
+	}
+	switch (c->type) {
+	case ADE_TYPE_INT64:
+	case ADE_TYPE_FLOAT64:
+		if (!cJSON_IsNumber(v))
+			goto bad;
+		if (c->type == ADE_TYPE_FLOAT64)
+			s->fill_f64 = v->valuedouble;
+		else
+			s->fill_i64 = (int64_t)llround(v->valuedouble);
+		break;
+	case ADE_TYPE_BOOL:
+		if (!cJSON_IsBool(v))
+			goto bad;
+		s->fill_bool = cJSON_IsTrue(v);
+		break;
+	case ADE_TYPE_DATE:
+		if (!cJSON_IsString(v) || ade_parse_date(v->valuestring, strlen(v->valuestring), &x))
+			goto bad;
+		s->fill_i64 = x;
+		break;
+	case ADE_TYPE_TIMESTAMP:
+		if (!cJSON_IsString(v) ||
+		    ade_parse_timestamp(v->valuestring, strlen(v->valuestring), &x))
+			goto bad;
+		s->fill_i64 = x;
+		break;
+	case ADE_TYPE_CATEGORICAL:
+		if (!cJSON_IsString(v))
+			goto bad;
+		/* A value this input's dictionary lacks is appended, as for constants. */
+		s->fill_code = c->n_dict;
+		for (int32_t k = 0; k < c->n_dict; k++)
+			if (!strcmp(c->dict[k], v->valuestring))
+				s->fill_code = k;
+		s->fill_str = v->valuestring;
+		s->fill_len = strlen(v->valuestring);
+		break;
+	case ADE_TYPE_STRING:
+		if (!cJSON_IsString(v))
+			goto bad;
+		s->fill_str = v->valuestring;
+		s->fill_len = strlen(v->valuestring);
+		break;
+	}
+	s->statistic = cJSON_IsNumber(st) ? st->valuedouble : 0;
+	s->has_fill = 1;
+	s->base_fill = 1;
+	return 1;
+bad:
+	base_warn(q, "baseline: the imputation value of '%s' does not fit its type; this "
+		     "input's statistic is used", c->name);
+	return 0;
+}
+
+/* The fences of column ci from the baseline's quartiles and this stage's k. */
+static int base_fences(struct quality *q, int ci, struct colstats *s)
+{
+	const struct colbase *b = &q->base[ci];
+
+	if (!b->has_fences) {
+		base_warn(q, "baseline: no quartiles for outlier column '%s'; this input's are used",
+			  q->f->cols[ci].name);
+		return 0;
+	}
+	/* The same expressions as compute_stats: equal quartiles give equal fences. */
+	double iqr = b->q3 - b->q1;
+	s->has_fences = 1;
+	s->base_fences = 1;
+	s->q1 = b->q1;
+	s->q3 = b->q3;
+	s->lower = b->q1 - q->c.k * iqr;
+	s->upper = b->q3 + q->c.k * iqr;
+	return 1;
+}
+
 static void compute_stats(struct quality *q, int ci)
 {
 	const struct ade_frame_column *c = &q->f->cols[ci];
@@ -780,6 +989,10 @@ static void compute_stats(struct quality *q, int ci)
 
 	if (q->c.cols[ci].outlier && s->action == ACT_DROP)
 		s->dropped_outlier_col = 1;
+	if (impute && s->strategy != IMP_CONSTANT && q->base && base_fill(q, ci, s))
+		impute = 0;
+	if (fences && q->base && base_fences(q, ci, s))
+		fences = 0;
 	if (!impute && !fences)
 		return;
 	if (impute && s->strategy == IMP_CONSTANT) {
@@ -1503,6 +1716,8 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 	if (rc)
 		goto out;
 	rc = cfg_parse(&q, err);
+	if (!rc)
+		rc = load_baseline(&q, err);
 	if (rc)
 		goto out;
 	read_upstream(&q);
@@ -1592,6 +1807,8 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 		cJSON_AddNumberToObject(e, "missing", (double)s->nulls);
 		cJSON_AddNumberToObject(e, "rows", (double)q.rows_dedup);
 		cJSON_AddNumberToObject(e, "rate", s->rate);
+		if (s->base_rate)
+			cJSON_AddNumberToObject(e, "baseline_rate", s->decided_rate);
 		cJSON_AddStringToObject(e, "action", action_names[s->action]);
 		cJSON_AddStringToObject(e, "reason", s->reason);
 		if (s->action == ACT_IMPUTE) {
@@ -1600,6 +1817,8 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 				cJSON_AddItemToObject(e, "value", fill_json(&q, ci));
 				if (s->strategy == IMP_MEDIAN || s->strategy == IMP_MEAN)
 					cJSON_AddNumberToObject(e, "statistic", s->statistic);
+				if (s->base_fill)
+					cJSON_AddStringToObject(e, "value_from", "baseline");
 			} else {
 				cJSON_AddNullToObject(e, "value");
 			}
@@ -1630,6 +1849,8 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 			cJSON_AddNumberToObject(e, "iqr", s->q3 - s->q1);
 			cJSON_AddNumberToObject(e, "lower", s->lower);
 			cJSON_AddNumberToObject(e, "upper", s->upper);
+			if (s->base_fences)
+				cJSON_AddStringToObject(e, "fences_from", "baseline");
 			cJSON_AddNumberToObject(e, "count", (double)s->outliers);
 			cJSON_AddStringToObject(e, "action", oaction_names[q.c.oaction]);
 			if (q.c.oaction == OUT_CLIP)
@@ -1642,6 +1863,26 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 		}
 		if (q.c.oaction == OUT_DROP)
 			cJSON_AddNumberToObject(o, "rows_dropped", (double)q.outlier_rows);
+	}
+	if (q.base) {
+		/* Which statistics came from the baseline, column by column. */
+		cJSON *b = cJSON_AddObjectToObject(res, "baseline");
+		cJSON_AddStringToObject(b, "path", q.base_path);
+		const char *rid = ade_json_str(q.base_json, "run_id", NULL);
+		if (rid)
+			cJSON_AddStringToObject(b, "run_id", rid);
+		cJSON *br = cJSON_AddArrayToObject(b, "rates");
+		cJSON *bf = cJSON_AddArrayToObject(b, "values");
+		cJSON *bo = cJSON_AddArrayToObject(b, "fences");
+		for (int ci = 0; ci < q.f->ncols; ci++) {
+			const char *n = q.f->cols[ci].name;
+			if (q.st[ci].base_rate)
+				cJSON_AddItemToArray(br, cJSON_CreateString(n));
+			if (q.st[ci].base_fill)
+				cJSON_AddItemToArray(bf, cJSON_CreateString(n));
+			if (q.st[ci].base_fences)
+				cJSON_AddItemToArray(bo, cJSON_CreateString(n));
+		}
 	}
 	cJSON_AddItemToObject(res, "quality", sc);
 	cJSON_AddNumberToObject(res, "score", total_score);
@@ -1714,5 +1955,8 @@ out:
 	free(q.c.keys);
 	free(q.in_dir);
 	free(in_frame);
+	free(q.base);
+	free(q.base_path);
+	cJSON_Delete(q.base_json);
 	return rc;
 }

@@ -665,6 +665,124 @@ static void test_bad_config(void **state)
 	}
 }
 
+/*
+ * baseline: a micro-batch takes the day's decisions and statistics.  The
+ * day: 40 rows, a (float) 1 null and the outlier 1000, c 1 null, d 60%
+ * null.  The batch: 5 rows with 1 null in a and c (20%: flagged on its
+ * own) and none in d.
+ */
+static void test_baseline(void **state)
+{
+	struct fx *f = *state;
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	const char *cfg = "\"outliers\": {\"columns\": [\"a\"], \"action\": \"drop\"}";
+	char *day_out, *batch_in, *text;
+
+	ade_strbuf_adds(&sb, "id,a,c,d\n");
+	for (int r = 0; r < 40; r++) {
+		ade_strbuf_addf(&sb, "%d,", r);
+		if (r == 39)
+			ade_strbuf_adds(&sb, "1000.0");
+		else if (r != 5)
+			ade_strbuf_addf(&sb, "%d.5", r);
+		ade_strbuf_addf(&sb, ",%s,", r == 7 ? "" : r % 3 ? "y" : "x");
+		if (r >= 24)
+			ade_strbuf_addf(&sb, "%d", r);
+		ade_strbuf_addc(&sb, '\n');
+	}
+	make_input(f, sb.buf, "{\"schema_hints\": {\"c\": \"string\"}}");
+	ade_strbuf_release(&sb);
+	cJSON *day = run_ok(f, cfg, &day_out);
+	assert_string_equal(action_of(day, "a"), "impute");
+	assert_string_equal(action_of(day, "c"), "impute");
+	assert_string_equal(action_of(day, "d"), "drop");
+	const cJSON *dayo = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(day, "outliers"),
+								      "columns"),
+						"a");
+
+	make_input(f, "id,a,c,d\n100,,x,1\n101,1000.0,y,2\n102,2.5,,3\n103,3.5,y,4\n104,4.5,x,5\n",
+		   "{\"schema_hints\": {\"c\": \"string\"}}");
+	batch_in = ade_xstrdup(f->in);
+	/* On its own: 20% missing is flagged, d kept, fences of its own 4 values. */
+	cJSON *own = run_ok(f, cfg, NULL);
+	assert_string_equal(action_of(own, "a"), "flag");
+	assert_string_equal(action_of(own, "c"), "flag");
+	assert_string_equal(action_of(own, "d"), "none");
+	const cJSON *owno = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(own, "outliers"),
+								      "columns"),
+						"a");
+	assert_false(ade_json_num(owno, "upper", 1) == ade_json_num(dayo, "upper", 2));
+	assert_null(cJSON_GetObjectItem(own, "baseline"));
+	cJSON_Delete(own);
+
+	/* With the day's result (its directory) as baseline. */
+	text = ade_xasprintf("%s, \"baseline\": \"%s\"", cfg, day_out);
+	char *out;
+	cJSON *b = run_ok(f, text, &out);
+	free(text);
+	const cJSON *ea = log_entry(b, "a"), *ec = log_entry(b, "c");
+	assert_string_equal(action_of(b, "a"), "impute");
+	assert_true(ade_json_num(ea, "value", -1) == ade_json_num(log_entry(day, "a"), "value", -2));
+	assert_string_equal(ade_json_str(ea, "value_from", ""), "baseline");
+	assert_true(ade_json_num(ea, "baseline_rate", 0) == 1.0 / 40);
+	assert_true(ade_json_num(ea, "rate", 0) == 0.2); /* the batch's own, reported */
+	assert_string_equal(action_of(b, "c"), "impute");
+	assert_string_equal(ade_json_str(ec, "value", ""), "y");
+	assert_string_equal(action_of(b, "d"), "drop"); /* no null here, dropped for the day */
+	const cJSON *bo = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "outliers"),
+								    "columns"),
+					      "a");
+	assert_true(ade_json_num(bo, "lower", 1) == ade_json_num(dayo, "lower", 2));
+	assert_true(ade_json_num(bo, "upper", 1) == ade_json_num(dayo, "upper", 2));
+	assert_string_equal(ade_json_str(bo, "fences_from", ""), "baseline");
+	assert_int_equal(ade_json_num(b, "rows_out", 0), 4); /* 1000 dropped */
+	assert_int_equal(ade_json_num(b, "columns_out", 0), 3);
+	const cJSON *bl = cJSON_GetObjectItem(b, "baseline");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bl, "values")), 2);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bl, "fences")), 1);
+	/* The imputed value is in the frame. */
+	char *fd = ade_xasprintf("%s/frame", out);
+	struct ade_frame *fr;
+	struct ade_error err = {0};
+	assert_int_equal(ade_frame_open(fd, &fr, &err), 0);
+	assert_int_equal(fr->rows, 4);
+	assert_true(((const double *)fr->cols[ade_frame_find(fr, "a")].data)[0] ==
+		    ade_json_num(ea, "value", -1));
+	ade_frame_close(fr);
+	free(fd);
+	free(out);
+	cJSON_Delete(b);
+
+	/* false: none; a bad path or a file that is not a quality result: exit 2. */
+	free(f->in);
+	f->in = ade_xstrdup(batch_in);
+	text = ade_xasprintf("%s, \"baseline\": false", cfg);
+	b = run_ok(f, text, NULL);
+	free(text);
+	assert_string_equal(action_of(b, "a"), "flag");
+	cJSON_Delete(b);
+	static const char *const bad[] = {"\"baseline\": 5", "\"baseline\": \"/nonexistent/r.json\""};
+	for (size_t i = 0; i < 3; i++) {
+		int rc;
+		struct ade_error e2 = {0};
+		char *c2 = i < 2 ? ade_xstrdup(bad[i])
+				 : ade_xasprintf("\"baseline\": \"%s/schema.json\"", batch_in);
+		if (i == 2) { /* a JSON file, but not a quality result */
+			free(c2);
+			c2 = ade_xasprintf("\"baseline\": \"%s/frame/schema.json\"", batch_in);
+		}
+		cJSON *r = run_q(f, c2, &rc, &e2, NULL);
+		if (rc != ADE_EINVAL)
+			fail_msg("bad baseline %zu: rc %d", i, rc);
+		assert_non_null(strstr(e2.msg, "/baseline"));
+		assert_null(r);
+		free(c2);
+	}
+	free(batch_in);
+	free(day_out);
+	cJSON_Delete(day);
+}
+
 static void test_score_and_min_score(void **state)
 {
 	struct fx *f = *state;
@@ -707,6 +825,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_links, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_score_and_min_score, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_baseline, fx_setup, fx_teardown),
 	};
 	ade_log_set_level(0);
 	return cmocka_run_group_tests(tests, NULL, NULL);

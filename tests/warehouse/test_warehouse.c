@@ -2,8 +2,10 @@
  * The warehouse library: identifiers, migrations from version 1, the
  * idempotent load (same date again, dates out of order, micro-batches),
  * schema evolution over three dates, hostile column and table names,
- * every producer's result.json and KPI values computed by hand, and a
- * failed load leaving the warehouse as it was.
+ * every producer's result.json and KPI values computed by hand, a
+ * failed load leaving the warehouse as it was, the rowid ranges that
+ * replace a date without a partition index, and migrating a version 2
+ * warehouse to them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -382,10 +384,216 @@ static void test_hostile(void **state)
 	assert_int_equal(q_int(db, "SELECT count(*) FROM \"t\"\"; DROP TABLE x; --\""), 20);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM loads"), 2);
 	assert_int_equal(sqlite3_get_autocommit(db), 1);
+
+	/*
+	 * Columns named rowid and OID hide those names of the rowid, which
+	 * the ranges of loads are about: the loader reaches it as _rowid_,
+	 * and re-loads delete exactly the date's rows, not rows whose
+	 * "rowid" column happens to fall in a range.
+	 */
+	char *f4 = ade_xasprintf("%s/f4", dir), *f5 = ade_xasprintf("%s/f5", dir);
+	struct col hide[] = {{"rowid", ADE_TYPE_INT64}, {"OID", ADE_TYPE_STRING}};
+	struct col all[] = {{"rowid", ADE_TYPE_INT64}, {"OID", ADE_TYPE_STRING},
+			    {"_rowid_", ADE_TYPE_INT64}};
+	make_frame(f4, hide, 2, 20, 1, 0);
+	make_frame(f5, all, 3, 5, 1, 0);
+	load_ok(db, "2026-01-01", NULL, "h", f4, NULL, 0);
+	load_ok(db, "2026-01-02", NULL, "h", f4, NULL, 0);
+	load_ok(db, "2026-01-01", NULL, "h", f4, NULL, 0);
+	load_ok(db, "2026-01-02", NULL, "h", f4, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM h WHERE ds='2026-01-01'"), 20);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM h WHERE ds='2026-01-02'"), 20);
+	assert_int_equal(q_int(db, "SELECT sum(\"rowid\") FROM h"), 380);
+	assert_int_equal(q_int(db, "SELECT min(_rowid_) FROM h"), 41);
+	/* All three hidden: refused, nothing changed. */
+	ld.table = "h";
+	ld.facts_dir = f5;
+	assert_int_equal(ade_warehouse_load(db, &ld, NULL, &err), ADE_EINVAL);
+	assert_non_null(strstr(err.msg, "_rowid_"));
+	assert_int_equal(q_int(db, "SELECT count(*) FROM h"), 40);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM pragma_table_info('h')"), 6);
 	sqlite3_close(db);
 	free(f1);
 	free(f2);
 	free(f3);
+	free(f4);
+	free(f5);
+	tu_rmdir(dir);
+	(void)state;
+}
+
+/* ---------- rowid ranges instead of a partition index ---------- */
+
+/* Every facts row lies in exactly one range recorded in loads. */
+static void assert_ranges_cover(sqlite3 *db, const char *table)
+{
+	char *sql = ade_xasprintf(
+		"SELECT (SELECT count(*) FROM \"%s\") = (SELECT coalesce(sum(last_rowid - "
+		"first_rowid + 1), 0) FROM loads WHERE \"table\"='%s' AND last_rowid >= first_rowid) "
+		"AND NOT EXISTS (SELECT 1 FROM loads l JOIN \"%s\" t ON t.rowid BETWEEN "
+		"l.first_rowid AND l.last_rowid WHERE l.\"table\"='%s' AND (t.pipeline<>l.pipeline "
+		"OR t.ds<>l.ds OR t.batch<>l.batch))",
+		table, table, table, table);
+	assert_int_equal(q_int(db, sql), 1);
+	free(sql);
+}
+
+static void test_ranges(void **state)
+{
+	char *dir = tu_mkdtemp();
+	sqlite3 *db = open_wh(dir);
+	char *f1 = ade_xasprintf("%s/f1", dir), *f0 = ade_xasprintf("%s/f0", dir);
+	struct col cols[] = {{"id", ADE_TYPE_INT64}, {"d", ADE_TYPE_DATE}};
+	struct ade_error err = {0};
+
+	make_frame(f1, cols, 2, 50, 1, 1);
+	make_frame(f0, cols, 2, 0, 1, 0);
+	load_ok(db, "2026-01-01", NULL, "a", f1, NULL, 0);
+	load_ok(db, "2026-01-02", NULL, "a", f1, NULL, 0);
+	load_ok(db, "2026-01-01", NULL, "a", f1, NULL, 0);
+	/* No index on a facts table; the ranges hold exactly the rows. */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE tbl_name='a' AND "
+				   "type='index'"),
+			 0);
+	assert_int_equal(q_int(db, "SELECT first_rowid FROM loads WHERE \"table\"='a' AND "
+				   "ds='2026-01-01'"),
+			 101);
+	assert_ranges_cover(db, "a");
+	/* Same date, no rows: an empty range, the old rows gone. */
+	load_ok(db, "2026-01-02", NULL, "a", f0, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a WHERE ds='2026-01-02'"), 0);
+	assert_int_equal(q_int(db, "SELECT last_rowid - first_rowid FROM loads WHERE "
+				   "\"table\"='a' AND ds='2026-01-02'"),
+			 -1);
+	assert_ranges_cover(db, "a");
+	/* Dates formatted through the per-day cache read back as loaded. */
+	char *t = q_text(db, "SELECT group_concat(coalesce(d, 'null'), ',') FROM (SELECT d FROM a "
+			     "WHERE ds='2026-01-01' ORDER BY id LIMIT 3)");
+	assert_string_equal(t, "null,2026-01-02,2026-01-03");
+	free(t);
+
+	/* Another table for the same date: the rows in the old one go too,
+	 * since the record that would delete them is replaced. */
+	load_ok(db, "2026-01-01", NULL, "b", f1, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a WHERE ds='2026-01-01'"), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM b WHERE ds='2026-01-01'"), 50);
+	assert_ranges_cover(db, "a");
+	assert_ranges_cover(db, "b");
+	/* So does a re-run without facts. */
+	struct ade_warehouse_load nf = {.pipeline = "p", .ds = "2026-01-01", .run_id = "run-2"};
+	assert_int_equal(ade_warehouse_load(db, &nf, NULL, &err), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM b"), 0);
+	/* Another pipeline's rows in the same table are not touched. */
+	struct ade_warehouse_load other = {.pipeline = "q", .ds = "2026-01-02", .table = "a",
+					   .facts_dir = f1};
+	assert_int_equal(ade_warehouse_load(db, &other, NULL, &err), 0);
+	load_ok(db, "2026-01-02", NULL, "a", f1, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a WHERE pipeline='q'"), 50);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a WHERE pipeline='p'"), 50);
+	assert_ranges_cover(db, "a");
+
+	/*
+	 * When SQLite cannot number a load's rows consecutively (the largest
+	 * rowid is taken), the load fails and nothing changes: a range that
+	 * might take in other rows is never recorded.
+	 */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO a(rowid, pipeline, ds) VALUES "
+					  "(9223372036854775807, 'x', 'x')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	struct ade_warehouse_load ld = {.pipeline = "p", .ds = "2026-01-02", .table = "a",
+					.facts_dir = f1};
+	assert_int_equal(ade_warehouse_load(db, &ld, NULL, &err), ADE_EDB);
+	assert_non_null(strstr(err.msg, "rowid"));
+	assert_int_equal(sqlite3_get_autocommit(db), 1);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a"), 101);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM a WHERE ds='2026-01-02' AND pipeline='p'"),
+			 50);
+	sqlite3_close(db);
+	free(f1);
+	free(f0);
+	tu_rmdir(dir);
+	(void)state;
+}
+
+/*
+ * A version 2 warehouse: facts tables with the (pipeline, ds, batch)
+ * index and loads without ranges.  Table t was loaded as version 2 did
+ * (each partition's rows consecutive); in u two partitions' rows
+ * interleave, as only a hand edit could leave them.
+ */
+static void test_migrate_from_v2(void **state)
+{
+	char *dir = tu_mkdtemp();
+	char *path = ade_xasprintf("%s/warehouse.db", dir);
+	char *fr = ade_xasprintf("%s/f", dir);
+	struct col cols[] = {{"n", ADE_TYPE_INT64}};
+	struct ade_error err = {0};
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(ade_warehouse_migrate(db, 2, &err), 0);
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"CREATE TABLE t(pipeline TEXT NOT NULL, ds TEXT NOT NULL, batch TEXT NOT NULL "
+			"DEFAULT '', run_id TEXT, n INTEGER);"
+			"CREATE INDEX t_partition ON t(pipeline, ds, batch);"
+			"CREATE TABLE u(pipeline TEXT NOT NULL, ds TEXT NOT NULL, batch TEXT NOT NULL "
+			"DEFAULT '', run_id TEXT, n INTEGER);"
+			"CREATE INDEX u_partition ON u(pipeline, ds, batch);"
+			"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 40) "
+			"INSERT INTO t(rowid, pipeline, ds, batch, n) SELECT i, 'p', CASE WHEN i <= 10 "
+			"THEN '2026-01-01' WHEN i <= 30 THEN '2026-01-02' ELSE '2026-01-03' END, "
+			"CASE WHEN i <= 30 THEN '' WHEN i <= 35 THEN '1' ELSE '2' END, i FROM c;"
+			"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) "
+			"INSERT INTO u(pipeline, ds, n) SELECT 'p', CASE i % 2 WHEN 0 THEN '2026-01-01' "
+			"ELSE '2026-01-02' END, i FROM c;"
+			"INSERT INTO loads(pipeline, ds, batch, \"table\", rows, loaded_at) VALUES "
+			"('p', '2026-01-01', '', 't', 10, 'x'), ('p', '2026-01-02', '', 't', 20, 'x'), "
+			"('p', '2026-01-03', '1', 't', 5, 'x'), ('p', '2026-01-03', '2', 't', 5, 'x'), "
+			"('p', '2026-01-01', '', 'kpi_history', 1, 'x'), "
+			"('p', '2026-01-01', '', 'u', 10, 'x'), ('p', '2026-01-02', '', 'u', 10, 'x'), "
+			"('p', '2026-01-05', '', 'gone', 3, 'x')",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+
+	db = open_wh(dir);
+	assert_int_equal(ade_warehouse_version(db), 3);
+	char *t = q_text(db, "SELECT group_concat(ds || '/' || batch || ':' || first_rowid || '-' || "
+			     "last_rowid, ' ') FROM (SELECT * FROM loads WHERE \"table\"='t' ORDER BY "
+			     "ds, batch)");
+	assert_string_equal(t, "2026-01-01/:1-10 2026-01-02/:11-30 2026-01-03/1:31-35 "
+			       "2026-01-03/2:36-40");
+	free(t);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM loads WHERE \"table\" IN ('u', 'gone', "
+				   "'kpi_history') AND first_rowid IS NOT NULL"),
+			 0);
+	/* t's index is no longer needed; u keeps its own. */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE name='t_partition'"), 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM sqlite_master WHERE name='u_partition'"), 1);
+
+	/* Dates replace exactly themselves, in both tables. */
+	make_frame(fr, cols, 1, 7, 1, 0);
+	load_ok(db, "2026-01-02", NULL, "t", fr, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM t WHERE ds='2026-01-02'"), 7);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM t"), 27);
+	load_ok(db, "2026-01-03", "1", "t", fr, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM t WHERE ds='2026-01-03' AND batch='1'"), 7);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM t WHERE ds='2026-01-03' AND batch='2'"), 5);
+	load_ok(db, "2026-01-03", NULL, "t", fr, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM t WHERE ds='2026-01-03'"), 7);
+	assert_int_equal(q_int(db, "SELECT sum(n) FROM t WHERE ds='2026-01-01'"), 55);
+	assert_ranges_cover(db, "t");
+	load_ok(db, "2026-01-01", NULL, "u", fr, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM u WHERE ds='2026-01-01'"), 7);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM u WHERE ds='2026-01-02'"), 10);
+	load_ok(db, "2026-01-01", NULL, "u", fr, NULL, 0);
+	assert_int_equal(q_int(db, "SELECT count(*) FROM u"), 17);
+	sqlite3_close(db);
+	free(fr);
+	free(path);
 	tu_rmdir(dir);
 	(void)state;
 }
@@ -530,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_ident),      cmocka_unit_test(test_migrate_from_v1),
 		cmocka_unit_test(test_idempotent), cmocka_unit_test(test_evolution),
 		cmocka_unit_test(test_hostile),    cmocka_unit_test(test_results),
+		cmocka_unit_test(test_ranges),     cmocka_unit_test(test_migrate_from_v2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

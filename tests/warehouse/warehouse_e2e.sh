@@ -128,9 +128,9 @@ ade sql --format xml "SELECT 1" > out 2>&1; same "ade sql --format xml exits 2" 
 ade warehouse info > info.txt; same "ade warehouse info exits 0" 0 $?
 check "info lists tables with row counts" grep -q "^employees *11$" info.txt
 check "info lists dates per pipeline" grep -q "^k *2 *2026-01-01 *2026-01-02" info.txt
-check "info shows the schema version" grep -q "schema version 2" info.txt
+check "info shows the schema version" grep -q "schema version 3" info.txt
 ade warehouse info --format json > info.json
-check "info --format json parses" /usr/bin/python3 -c "import json,sys; d=json.load(open('info.json')); sys.exit(0 if d['schema_version']==2 and d['pipelines'][0]['dates']==2 else 1)"
+check "info --format json parses" /usr/bin/python3 -c "import json,sys; d=json.load(open('info.json')); sys.exit(0 if d['schema_version']==3 and d['pipelines'][0]['dates']==2 else 1)"
 ade warehouse > out 2>&1; same "ade warehouse without a subcommand exits 2" 2 $?
 ade warehouse drop > out 2>&1; same "ade warehouse with an unknown subcommand exits 2" 2 $?
 "$BIN/ade" --home "$T/none" warehouse info > out 2>&1; same "ade warehouse info without a warehouse exits 4" 4 $?
