@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +77,9 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 	cJSON *stages = cJSON_CreateArray();
 
 	free(db);
+	/* One read transaction for the run and its stages: one lock, not one a stage. */
+	if (have)
+		sqlite3_exec(st.db, "BEGIN", NULL, NULL, NULL);
 	if (have && run_id && ade_state_run_find(&st, run_id, &r, NULL) == 0) {
 		if (r.started_at)
 			cJSON_AddStringToObject(meta, "started_at", r.started_at);
@@ -101,8 +105,10 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 		cJSON_AddItemToArray(stages, s);
 	}
 	cJSON_AddItemToObject(meta, "stages", stages);
-	if (have)
+	if (have) {
+		sqlite3_exec(st.db, "COMMIT", NULL, NULL, NULL);
 		ade_state_close(&st);
+	}
 }
 
 int ade_artifacts_pack_run_ex(const char *home, const struct ade_pipeline *p, const char *ds,

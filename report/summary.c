@@ -70,7 +70,7 @@ static void read_result(const char *run_dir, const char *stage, struct facts *f)
 	cJSON *r = NULL;
 
 	/* A stage without result.json (a user's script) is opaque: nothing to add. */
-	if (!ade_fs_exists(path) || ade_json_read_file(path, &r, NULL)) {
+	if (ade_json_read_file(path, &r, NULL)) {
 		free(path);
 		return;
 	}
@@ -109,19 +109,31 @@ static void read_result(const char *run_dir, const char *stage, struct facts *f)
 	cJSON_Delete(r);
 }
 
+/* The per-stage queries, prepared once for the whole run. */
+struct stage_stmts {
+	sqlite3_stmt *state, *all_ms, *last;
+};
+
+static sqlite3_stmt *bound(sqlite3_stmt *s, const char *run_id, const char *name)
+{
+	if (!s)
+		return NULL;
+	sqlite3_reset(s);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return s;
+}
+
 /* One stage's entry: its state in the run and its last attempt. */
-static cJSON *stage_entry(sqlite3 *db, const char *run_id, const char *name, double *total_s,
-			  const char **state_out)
+static cJSON *stage_entry(const struct stage_stmts *q, const char *run_id, const char *name,
+			  double *total_s, const char **state_out)
 {
 	cJSON *e = cJSON_CreateObject();
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	const char *state = NULL;
 
 	cJSON_AddStringToObject(e, "name", name);
-	sqlite3_prepare_v2(db, "SELECT state, attempts, note FROM stages WHERE run_id=?1 AND stage=?2",
-			   -1, &s, NULL);
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	s = bound(q->state, run_id, name);
 	if (s && sqlite3_step(s) == SQLITE_ROW) {
 		cJSON *st = cJSON_AddStringToObject(e, "state", ctext(s, 0) ? ctext(s, 0) : "");
 		state = st ? st->valuestring : NULL;
@@ -133,25 +145,12 @@ static cJSON *stage_entry(sqlite3 *db, const char *run_id, const char *name, dou
 		cJSON_AddNullToObject(e, "note");
 		state = "queued";
 	}
-	sqlite3_finalize(s);
 	*state_out = state;
 
-	s = NULL;
-	sqlite3_prepare_v2(db, "SELECT sum(wall_ms) FROM attempts WHERE run_id=?1 AND stage=?2", -1, &s,
-			   NULL);
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	s = bound(q->all_ms, run_id, name);
 	double all_ms = s && sqlite3_step(s) == SQLITE_ROW ? cnum(s, 0) : NAN;
-	sqlite3_finalize(s);
 
-	s = NULL;
-	sqlite3_prepare_v2(db,
-			   "SELECT started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
-			   "signal, reason FROM attempts WHERE run_id=?1 AND stage=?2 ORDER BY attempt "
-			   "DESC LIMIT 1",
-			   -1, &s, NULL);
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	s = bound(q->last, run_id, name);
 	if (s && sqlite3_step(s) == SQLITE_ROW) {
 		add_str_or_null(e, "started_at", ctext(s, 0));
 		add_str_or_null(e, "ended_at", ctext(s, 1));
@@ -169,7 +168,6 @@ static cJSON *stage_entry(sqlite3 *db, const char *run_id, const char *name, dou
 		for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
 			cJSON_AddNullToObject(e, none[i]);
 	}
-	sqlite3_finalize(s);
 	add_num_or_null(e, "all_attempts_s", all_ms / 1000);
 	if (!isnan(all_ms))
 		*total_s += all_ms / 1000;
@@ -194,6 +192,8 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 		goto out;
 	}
 	sqlite3_busy_timeout(db, 10000);
+	/* One read transaction: one snapshot and one lock for every query. */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	if (sqlite3_prepare_v2(db,
 			       "SELECT ds, run_number, state, started_at, ended_at FROM runs WHERE "
 			       "run_id=?1",
@@ -247,9 +247,19 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 
 	cJSON *stages = cJSON_CreateArray(), *failed = cJSON_CreateArray();
 	double total_s = 0;
+	struct stage_stmts q = {NULL, NULL, NULL};
+	sqlite3_prepare_v2(db, "SELECT state, attempts, note FROM stages WHERE run_id=?1 AND stage=?2",
+			   -1, &q.state, NULL);
+	sqlite3_prepare_v2(db, "SELECT sum(wall_ms) FROM attempts WHERE run_id=?1 AND stage=?2", -1,
+			   &q.all_ms, NULL);
+	sqlite3_prepare_v2(db,
+			   "SELECT started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
+			   "signal, reason FROM attempts WHERE run_id=?1 AND stage=?2 ORDER BY attempt "
+			   "DESC LIMIT 1",
+			   -1, &q.last, NULL);
 	for (int i = 0; i < nn; i++) {
 		const char *state = NULL;
-		cJSON *e = stage_entry(db, run_id, names[i], &total_s, &state);
+		cJSON *e = stage_entry(&q, run_id, names[i], &total_s, &state);
 		cJSON_AddItemToArray(stages, e);
 		if (state && !strcmp(state, "failed"))
 			cJSON_AddItemToArray(failed, cJSON_CreateString(names[i]));
@@ -282,6 +292,9 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	cJSON_AddItemToObject(root, "failed_stages", failed);
 	cJSON_AddItemToObject(root, "stages", stages);
 
+	sqlite3_finalize(q.state);
+	sqlite3_finalize(q.all_ms);
+	sqlite3_finalize(q.last);
 	for (int i = 0; i < nn; i++)
 		free(names[i]);
 	free(names);
@@ -295,6 +308,8 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	cJSON_free(text);
 out:
 	sqlite3_finalize(s);
+	if (db && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(db);
 	cJSON_Delete(root);
 	free(path);

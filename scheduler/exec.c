@@ -118,6 +118,7 @@ struct ade_exec {
 		struct ade_attempt_end end;
 	} *ops;
 	int n_ops, ops_cap;
+	int64_t last_commit_ns; /* monotonic time of the last db_commit */
 	/* Stages whose needs allow them to start, in the order they became ready. */
 	struct ready {
 		struct run_rt *r;
@@ -437,6 +438,29 @@ static void db_commit(struct ade_exec *ex)
 	ex->n_ops = 0;
 	if (ade_state_commit(ex->state, &err))
 		ade_log_warn("%s", err.msg);
+	ex->last_commit_ns = ade_now_mono_ns();
+}
+
+/*
+ * state.db is written in groups while stages run: one transaction at most
+ * every COMMIT_GROUP_NS, and at once when nothing runs.  A commit per stage
+ * cost more than make's whole bookkeeping for a stage, and what a crash can
+ * lose in between is what resume recovers from the file system anyway
+ * (published out/ folders, attempt logs: docs/scheduler.md).  Returns how
+ * long the loop may sleep before the queued changes are due, or -1.
+ */
+#define COMMIT_GROUP_NS (20 * 1000000LL)
+
+static int64_t group_commit(struct ade_exec *ex)
+{
+	if (!ex->n_ops)
+		return -1;
+	int64_t now = ade_now_mono_ns();
+	if (ex->n_running == 0 || now - ex->last_commit_ns >= COMMIT_GROUP_NS) {
+		db_commit(ex);
+		return -1;
+	}
+	return ex->last_commit_ns + COMMIT_GROUP_NS - now;
 }
 
 static void discard_prep(struct run_rt *r, int i);
@@ -1693,7 +1717,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 				ended = 1;
 			}
 		}
-		db_commit(ex);
+		int64_t commit_wake = group_commit(ex);
 		if (n_active == 0 && (ex->interrupted || (!pending && !keep)))
 			break;
 		if (ended && (pending || keep) && !ex->interrupted)
@@ -1706,6 +1730,8 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			wait_ns = sensor_wake;
 		if (keep && tick_wake >= 0 && (wait_ns < 0 || tick_wake < wait_ns))
 			wait_ns = tick_wake;
+		if (commit_wake >= 0 && (wait_ns < 0 || commit_wake < wait_ns))
+			wait_ns = commit_wake;
 		if (n_active && ex->n_running == 0 && wait_ns < 0 && !keep) {
 			/* Nothing runs and nothing is due: the plan is stuck. */
 			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");

@@ -146,7 +146,7 @@ int ade_state_commit(struct ade_state *st, struct ade_error *err)
 	return rc;
 }
 
-enum { STMT_STAGE_SET, STMT_ATTEMPT_START, STMT_ATTEMPT_END };
+enum { STMT_STAGE_SET, STMT_ATTEMPT_START, STMT_ATTEMPT_END, STMT_STAGE_GET };
 
 /*
  * A statement prepared once per handle: the executor writes a few rows per
@@ -469,11 +469,12 @@ int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *st
 char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *stage,
 			  int *attempts)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s = cached(st, STMT_STAGE_GET,
+				 "SELECT state, attempts FROM stages WHERE run_id=? AND stage=?");
 	char *state = NULL;
 
-	sqlite3_prepare_v2(st->db, "SELECT state, attempts FROM stages WHERE run_id=? AND stage=?",
-			   -1, &s, NULL);
+	if (!s)
+		return NULL;
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW) {
@@ -481,7 +482,8 @@ char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *
 		if (attempts)
 			*attempts = sqlite3_column_int(s, 1);
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	return state;
 }
 
