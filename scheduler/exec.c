@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +119,7 @@ struct ade_exec {
 	} *ops;
 	int n_ops, ops_cap;
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
+	sigset_t child_defs;    /* dispositions a stage gets back at default */
 	/* Stages whose needs allow them to start, in the order they became ready. */
 	struct ready {
 		struct run_rt *r;
@@ -1025,6 +1026,84 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 	}
 }
 
+/*
+ * Signals the child must find at their default: those ade catches or
+ * ignores.  Computed once per executor: glibc's posix_spawn asks the kernel
+ * about all 64 dispositions in every child, which was a tenth of a no-op
+ * stage's cost.
+ */
+static void child_signals(sigset_t *out)
+{
+	static const int always[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+
+	sigemptyset(out);
+	for (size_t k = 0; k < sizeof(always) / sizeof(always[0]); k++)
+		sigaddset(out, always[k]);
+	for (int sig = 1; sig < SIGRTMIN; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler != SIG_DFL)
+			sigaddset(out, sig);
+	}
+}
+
+/*
+ * Starts path in a new process group, in dir, with stdin from /dev/null and
+ * stdout and stderr on logfd; returns 0 and the pid, or the errno of what
+ * failed in the child (then reaped).  vfork, not posix_spawn: the child
+ * shares ade's memory until execve, so it only makes system calls, with
+ * every signal blocked until the dispositions in defs are back at default;
+ * it reports a failure through err, which the suspended parent reads once
+ * it resumes.  Other threads (the observers' worker) keep running: they
+ * never touch this thread's stack.
+ */
+static int spawn_stage(const char *path, char *const argv[], char *const envp[], int logfd,
+		       const char *dir, const sigset_t *defs, pid_t *pid_out)
+{
+	volatile int err = 0;
+	sigset_t all, old, none;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = vfork();
+	if (pid == 0) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		for (int sig = 1; sig < SIGRTMIN; sig++)
+			if (sigismember(defs, sig))
+				sigaction(sig, &dfl, NULL);
+		if (setpgid(0, 0) < 0)
+			goto fail;
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd < 0)
+			goto fail;
+		if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
+			goto fail;
+		if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+			goto fail;
+		if (chdir(dir) < 0)
+			goto fail;
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(path, argv, envp);
+	fail:
+		err = errno ? errno : EIO;
+		_exit(127);
+	}
+	int e = pid < 0 ? errno : err;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid > 0 && e) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		pid = -1;
+	}
+	*pid_out = pid;
+	return e;
+}
+
 static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
@@ -1039,9 +1118,6 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 		.home = ex->o.home, .params = r->p->params,
 	};
 	char **argv = NULL;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, defs;
 	pid_t pid = -1;
 
 	if (!t->prepped && prepare_files(ex, r, i, &err)) {
@@ -1072,28 +1148,8 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 			goto fail;
 	envp = build_env(ex, r, i, out, config, source, &owned, &n_owned);
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	posix_spawn_file_actions_addchdir_np(&fa, r->p->dir);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&defs);
-	sigaddset(&defs, SIGCHLD);
-	sigaddset(&defs, SIGINT);
-	sigaddset(&defs, SIGTERM);
-	sigaddset(&defs, SIGHUP);
-	sigaddset(&defs, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &defs);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF);
 	t->start_ns = ade_now_mono_ns();
-	spawn_errno = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	spawn_errno = spawn_stage(argv[0], argv, envp, logfd, r->p->dir, &ex->child_defs, &pid);
 	if (spawn_errno) {
 		dprintf(logfd, "ade: cannot start '%s': %s\n", argv[0], strerror(spawn_errno));
 		ade_error_set(&err, ADE_ESYS, "cannot start '%s': %s", argv[0], strerror(spawn_errno));
@@ -1682,6 +1738,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	/* A handler (not SIG_DFL) so a blocked SIGCHLD stays pending for sigtimedwait. */
 	sa.sa_handler = on_sigchld;
 	sigaction(SIGCHLD, &sa, NULL);
+	child_signals(&ex->child_defs);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	ex->t0 = ade_now_mono_ns();
 

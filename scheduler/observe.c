@@ -16,9 +16,7 @@ struct queued {
 struct ade_observer_queue {
 	pthread_mutex_t mu;
 	pthread_cond_t more; /* worker: an event was queued, or stop */
-	pthread_cond_t idle; /* dispatcher: the queue emptied */
 	struct queued *head, *tail;
-	int busy; /* the worker is handling an event outside the lock */
 	int stop;
 	pthread_t thread;
 	const struct ade_observers *owner;
@@ -57,14 +55,10 @@ static void *worker(void *arg)
 		q->head = e->next;
 		if (!q->head)
 			q->tail = NULL;
-		q->busy = 1;
 		pthread_mutex_unlock(&q->mu);
 		deliver(q->owner, 1, &e->ev);
 		free(e);
 		pthread_mutex_lock(&q->mu);
-		q->busy = 0;
-		if (!q->head)
-			pthread_cond_broadcast(&q->idle);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -79,7 +73,6 @@ int ade_observers_add_async(struct ade_observers *o,
 		struct ade_observer_queue *q = ade_xcalloc(1, sizeof(*q));
 		pthread_mutex_init(&q->mu, NULL);
 		pthread_cond_init(&q->more, NULL);
-		pthread_cond_init(&q->idle, NULL);
 		q->owner = o;
 		sigset_t all, old;
 		sigfillset(&all);
@@ -87,7 +80,6 @@ int ade_observers_add_async(struct ade_observers *o,
 		int rc = pthread_create(&q->thread, NULL, worker, q);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc) {
-			pthread_cond_destroy(&q->idle);
 			pthread_cond_destroy(&q->more);
 			pthread_mutex_destroy(&q->mu);
 			free(q);
@@ -138,14 +130,6 @@ static struct queued *copy_event(const struct ade_exec_event *ev)
 	return e;
 }
 
-static void drain(struct ade_observer_queue *q)
-{
-	pthread_mutex_lock(&q->mu);
-	while (q->head || q->busy)
-		pthread_cond_wait(&q->idle, &q->mu);
-	pthread_mutex_unlock(&q->mu);
-}
-
 void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 {
 	const struct ade_observers *o = arg;
@@ -161,8 +145,6 @@ void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 		q->tail = e;
 		pthread_cond_signal(&q->more);
 		pthread_mutex_unlock(&q->mu);
-		if (ev->kind == ADE_EV_RUN_END)
-			drain(q);
 	}
 	deliver(o, 0, ev);
 }
@@ -178,7 +160,6 @@ void ade_observers_close(struct ade_observers *o)
 	pthread_cond_signal(&q->more);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
-	pthread_cond_destroy(&q->idle);
 	pthread_cond_destroy(&q->more);
 	pthread_mutex_destroy(&q->mu);
 	free(q);

@@ -9,10 +9,11 @@
  * off the executor's critical path: per-stage work (OpenLineage events read
  * result.json files and append to a shared log) then overlaps the next
  * stage's process instead of delaying its start.  It sees every event, in
- * order, as a copy.  A run's RUN_END waits until the worker has handled
- * every queued event, RUN_END included, before the synchronous observers
- * see it: whatever reads a finished run (its archive, its summary) finds
- * every event written.
+ * order, as a copy, possibly after the synchronous observers have seen
+ * later events: nothing they write (archives, summaries, metrics) depends
+ * on what an asynchronous observer writes.  ade_observers_close waits for
+ * the worker to finish the queue, so every event is written before ade
+ * exits.
  */
 #ifndef ADE_OBSERVE_H
 #define ADE_OBSERVE_H

@@ -91,4 +91,25 @@ expect_line "attempt 2 of 3: temporary failure" out "prints attempt 2's log"
 ade_out out logs flaky/$D first
 expect_line "attempt 3 succeeded" out "default is the last attempt"
 
+# A stage that cannot be started (its program lost its execute bit after the
+# pipeline was checked): the attempt fails with the reason in its log and
+# state.db, and is retried like any failure.
+case_ cannot_start
+cp "$STAGES/ok.sh" "$T/gone.sh"
+chmod 755 "$T/gone.sh"
+cat > gone.yaml <<EOF2
+pipeline: gone
+defaults: {retry_delay: 10ms}
+stages:
+  first: {run: [chmod, "-x", $T/gone.sh]}
+  second: {run: $T/gone.sh, needs: [first], retries: 1}
+EOF2
+ade_out out run gone.yaml --date $D
+expect_rc 1 "$RC" "the run fails"
+expect_eq "up_for_retry failed" "$(attempt_states gone $D 1 second)" "two attempts, both failed"
+expect_eq "spawn,spawn" "$(sql "SELECT group_concat(reason) FROM (SELECT reason FROM attempts WHERE stage='second' AND run_id=(SELECT run_id FROM runs WHERE pipeline='gone') ORDER BY attempt)")" \
+  "reason spawn recorded"
+expect_grep "cannot start '$T/gone.sh': Permission denied" "$T/home/runs/gone/$D/run-1/second/attempt-1.log" \
+  "the log says why"
+
 finish
