@@ -71,6 +71,9 @@ struct stage_rt {
 	/* A stage sensor (wait_for) polling: ready, but not in the queue. */
 	int sensing;
 	int64_t sensor_since_us; /* wall clock, when it first found no file */
+	/* db_commit's bookkeeping: the latest OP_STAGE of this stage in the batch. */
+	int64_t commit_gen;
+	int commit_op;
 };
 
 struct run_rt {
@@ -108,7 +111,7 @@ struct ade_exec {
 	 * commit overlaps the new stages' exec instead of delaying them.
 	 */
 	struct db_op {
-		enum { OP_STAGE, OP_ATTEMPT_START, OP_ATTEMPT_END } kind;
+		enum { OP_NONE, OP_STAGE, OP_ATTEMPT_START, OP_ATTEMPT_END } kind;
 		struct run_rt *r;
 		int i;
 		int attempt;
@@ -119,6 +122,7 @@ struct ade_exec {
 	} *ops;
 	int n_ops, ops_cap;
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
+	int64_t commit_gen;     /* counts db_commit calls */
 	sigset_t child_defs;    /* dispositions a stage gets back at default */
 	/* Stages whose needs allow them to start, in the order they became ready. */
 	struct ready {
@@ -406,6 +410,30 @@ static void db_commit(struct ade_exec *ex)
 
 	if (!ex->n_ops)
 		return;
+	/*
+	 * A stage goes through several states in one batch (ready, running,
+	 * success): only its last row matters.  Later ops win; an earlier
+	 * note survives a later op without one, as the UPDATE's coalesce
+	 * would have kept it.
+	 */
+	ex->commit_gen++;
+	for (int k = ex->n_ops - 1; k >= 0; k--) {
+		struct db_op *op = &ex->ops[k];
+		struct stage_rt *t = &op->r->st[op->i];
+		if (op->kind != OP_STAGE)
+			continue;
+		if (t->commit_gen != ex->commit_gen) {
+			t->commit_gen = ex->commit_gen;
+			t->commit_op = k;
+			continue;
+		}
+		struct db_op *kept = &ex->ops[t->commit_op];
+		if (!kept->note && op->note) {
+			kept->note = op->note;
+			op->note = NULL;
+		}
+		op->kind = OP_NONE;
+	}
 	if (ade_state_begin(ex->state, &err))
 		ade_log_warn("%s", err.msg);
 	for (int k = 0; k < ex->n_ops; k++) {
@@ -414,6 +442,8 @@ static void db_commit(struct ade_exec *ex)
 		const char *stage = op->r->p->stages[op->i].name;
 		int rc = 0;
 		switch (op->kind) {
+		case OP_NONE:
+			break;
 		case OP_STAGE:
 			rc = ade_state_stage_set(ex->state, run_id, stage, op->state, op->attempt,
 						 op->note, &err);
