@@ -57,6 +57,18 @@ void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 int ade_cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Checks that option opt's value v is a date YYYY-MM-DD; returns 0, or
+ * prints the usage error of cmd and returns ADE_EXIT_USAGE.
+ */
+int ade_cli_check_date(const char *cmd, const char *opt, const char *v);
+
+/* A PIPELINE argument that names a file (a path, or *.yaml / *.yml), not a name. */
+int ade_cli_is_file_arg(const char *s);
+
+/* A pipeline name usable as one path component (no '/', '.', '..', controls). */
+int ade_cli_name_ok(const char *s);
+
 /* Parses a positive integer option value; returns 0 or -1. */
 int ade_cli_parse_int(const char *s, int min, int max, int *out);
 

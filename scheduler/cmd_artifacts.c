@@ -41,25 +41,6 @@ struct args {
 	int json;
 };
 
-static int is_file_arg(const char *s)
-{
-	size_t n = strlen(s);
-
-	return strchr(s, '/') || (n > 5 && !strcmp(s + n - 5, ".yaml")) ||
-	       (n > 4 && !strcmp(s + n - 4, ".yml"));
-}
-
-/* A pipeline name that is safe as one path component. */
-static int name_ok(const char *s)
-{
-	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20)
-			return 0;
-	return 1;
-}
-
 /*
  * Parses the options shared by every subcommand.  `cmd` names it in
  * messages.  Returns 0 or an exit code.
@@ -109,7 +90,7 @@ static int parse(int argc, char **argv, struct ade_cli *cli, const char *cmd, st
 	}
 	if (optind < argc) {
 		const char *s = argv[optind++];
-		if (is_file_arg(s)) {
+		if (ade_cli_is_file_arg(s)) {
 			int rc = ade_pipeline_load(s, cli->exec_dir, &a->p, &err);
 			if (rc) {
 				fprintf(stderr, "%s\n", err.msg);
@@ -117,7 +98,7 @@ static int parse(int argc, char **argv, struct ade_cli *cli, const char *cmd, st
 			}
 			a->pipeline = a->p->name;
 		} else {
-			if (!name_ok(s))
+			if (!ade_cli_name_ok(s))
 				return ade_cli_usage_error(cmd, "'%s' is not a pipeline name", s);
 			a->pipeline = s;
 		}

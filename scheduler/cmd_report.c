@@ -15,34 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_file_arg(const char *s)
-{
-	size_t n = strlen(s);
-
-	return strchr(s, '/') || (n > 5 && !strcmp(s + n - 5, ".yaml")) ||
-	       (n > 4 && !strcmp(s + n - 4, ".yml"));
-}
-
-/* A pipeline name that is safe as one path component (reports/<name>.html). */
-static int name_ok(const char *s)
-{
-	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20)
-			return 0;
-	return 1;
-}
-
-static int check_date(const char *v, const char *opt)
-{
-	int32_t d;
-
-	if (strlen(v) != 10 || ade_date_parse(v, &d, NULL))
-		return ade_cli_usage_error("report", "%s needs a date YYYY-MM-DD, not '%s'", opt, v);
-	return 0;
-}
-
 int ade_cmd_report(int argc, char **argv, struct ade_cli *cli)
 {
 	static const struct option opts[] = {{"from", required_argument, NULL, 'F'},
@@ -61,12 +33,12 @@ int ade_cmd_report(int argc, char **argv, struct ade_cli *cli)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F':
-			if ((rc = check_date(optarg, "--from")))
+			if ((rc = ade_cli_check_date("report", "--from", optarg)))
 				return rc;
 			from = optarg;
 			break;
 		case 'T':
-			if ((rc = check_date(optarg, "--to")))
+			if ((rc = ade_cli_check_date("report", "--to", optarg)))
 				return rc;
 			to = optarg;
 			break;
@@ -84,14 +56,14 @@ int ade_cmd_report(int argc, char **argv, struct ade_cli *cli)
 	if (from && to && strcmp(from, to) > 0)
 		return ade_cli_usage_error("report", "--from %s is after --to %s", from, to);
 	name = argv[optind];
-	if (is_file_arg(name)) {
+	if (ade_cli_is_file_arg(name)) {
 		if ((rc = ade_pipeline_load(name, cli->exec_dir, &p, &err))) {
 			fprintf(stderr, "%s\n", err.msg);
 			return rc == ADE_EPARSE ? ADE_EXIT_PIPELINE : ADE_EXIT_USAGE;
 		}
 		name = p->name;
 	}
-	if (!name_ok(name)) {
+	if (!ade_cli_name_ok(name)) {
 		rc = ade_cli_usage_error("report", "'%s' is not a pipeline name", name);
 		goto out;
 	}

@@ -359,15 +359,6 @@ out:
 	return rc;
 }
 
-static int check_date(const char *v, const char *opt)
-{
-	int32_t d;
-
-	if (strlen(v) != 10 || ade_date_parse(v, &d, NULL))
-		return ade_cli_usage_error("kpis", "%s needs a date YYYY-MM-DD, not '%s'", opt, v);
-	return 0;
-}
-
 int ade_cmd_kpis(int argc, char **argv, struct ade_cli *cli)
 {
 	static const struct option opts[] = {{"from", required_argument, NULL, 'F'},
@@ -388,12 +379,12 @@ int ade_cmd_kpis(int argc, char **argv, struct ade_cli *cli)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F':
-			if ((rc = check_date(optarg, "--from")))
+			if ((rc = ade_cli_check_date("kpis", "--from", optarg)))
 				goto out;
 			from = optarg;
 			break;
 		case 'T':
-			if ((rc = check_date(optarg, "--to")))
+			if ((rc = ade_cli_check_date("kpis", "--to", optarg)))
 				goto out;
 			to = optarg;
 			break;

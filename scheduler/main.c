@@ -3,6 +3,7 @@
  * holds the command table, global options and the exit-code contract.
  */
 #include "cli.h"
+#include "core/date.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -235,6 +236,33 @@ int ade_cli_parse_int(const char *s, int min, int max, int *out)
 		return -1;
 	*out = (int)v;
 	return 0;
+}
+
+int ade_cli_check_date(const char *cmd, const char *opt, const char *v)
+{
+	int32_t d;
+
+	if (strlen(v) != 10 || ade_date_parse(v, &d, NULL))
+		return ade_cli_usage_error(cmd, "%s needs a date YYYY-MM-DD, not '%s'", opt, v);
+	return 0;
+}
+
+int ade_cli_is_file_arg(const char *s)
+{
+	size_t n = strlen(s);
+
+	return strchr(s, '/') || (n > 5 && !strcmp(s + n - 5, ".yaml")) ||
+	       (n > 4 && !strcmp(s + n - 4, ".yml"));
+}
+
+int ade_cli_name_ok(const char *s)
+{
+	if (!*s || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
 }
 
 static const struct ade_cmd *find_cmd(const char *name)
