@@ -406,6 +406,7 @@ static int commit_batch(struct ade_state *st, struct ade_pipeline *p, const char
 	struct ade_stream_batch_row b = {
 		.batch = batch, .state = "committed", .rows_in = bs->rows_in,
 		.rows_loaded = bs->rows_loaded, .dups_skipped = bs->dups_skipped,
+		.dups_earlier = bs->dups_earlier,
 		.quarantined = bs->quarantined, .source_offset = offset, .source_file = file,
 		.latency_ms = ms, .run_id = run_id,
 	};
@@ -435,15 +436,36 @@ static void on_batch_keys(void *arg, int64_t batch, const void *keys, size_t byt
 }
 
 /*
- * The day's key set at a (re)start: the keys each committed batch added,
+ * The day's key set at a (re)start: the hashes each committed batch added,
  * from its checkpoint; for batches checkpointed by an older ade, the keys
- * of their rows in the facts table.
+ * of their rows in the facts table (raw format only).
+ *
+ * First its format (docs/stream.md, "Duplicates across batches"): a day
+ * with no batch yet, or begun with typed hashes, uses ade-quality's typed
+ * hashes; a day an older ade began (keys_format NULL, batches committed)
+ * has raw-key hashes in its checkpoints, which cannot be turned into typed
+ * ones, so it goes on with raw keys to its end.  next is the day's next
+ * batch number (0: none yet).
  */
 static int restore_keys(struct ade_state *st, struct ade_pipeline *p, const char *ds,
-			struct ade_streamer *s, struct ade_error *err)
+			struct ade_stream_run_row *row, int64_t next, struct ade_streamer *s,
+			struct ade_error *err)
 {
 	struct keys_arg a = {.s = s};
-	int rc = ade_stream_batch_keys(st, p->name, ds, on_batch_keys, &a, err);
+	int rc;
+
+	if (row->keys_format != ADE_STREAM_KEYS_TYPED && next == 0) {
+		row->keys_format = ADE_STREAM_KEYS_TYPED;
+		if ((rc = ade_stream_run_put(st, p->name, ds, row, err)))
+			return rc;
+	}
+	if (row->keys_format != ADE_STREAM_KEYS_TYPED)
+		ade_log_info("stream: %s %s was begun by an older ade: duplicates across batches "
+			     "go on by the raw keys: fields (docs/stream.md)", p->name, ds);
+	ade_streamer_set_keys_format(s, row->keys_format == ADE_STREAM_KEYS_TYPED
+						? ADE_STREAM_KEYS_TYPED
+						: ADE_STREAM_KEYS_RAW);
+	rc = ade_stream_batch_keys(st, p->name, ds, on_batch_keys, &a, err);
 
 	if (!rc && a.n)
 		rc = ade_streamer_load_keys(s, a.old, a.n, err);
@@ -565,7 +587,7 @@ static int replay(struct opts *o, struct ade_cli *cli, struct ade_pipeline *p,
 		fprintf(stderr, "ade stream: %s\n", err.msg);
 		goto out;
 	}
-	if (restore_keys(st, p, o->ds, s, &err)) {
+	if (restore_keys(st, p, o->ds, &row, next, s, &err)) {
 		fprintf(stderr, "ade stream: %s\n", err.msg);
 		goto out;
 	}
@@ -742,7 +764,7 @@ static int watcher_ready(struct watcher *w, const char *first_file, struct ade_e
 		return ADE_EXIT_STATE;
 	if ((r = setup_baseline(w->st, w->p, w->o->ds, w->cli->home, &w->row, next, w->s, err)))
 		return r == ADE_EDB || r == ADE_EBUSY ? ADE_EXIT_STATE : ADE_EXIT_FAILED;
-	r = restore_keys(w->st, w->p, w->o->ds, w->s, err);
+	r = restore_keys(w->st, w->p, w->o->ds, &w->row, next, w->s, err);
 	return r ? ADE_EXIT_FAILED : 0;
 }
 

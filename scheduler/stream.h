@@ -32,6 +32,8 @@ struct ade_stream_run_row {
 	int64_t source_mtime_ns;
 	int done;
 	char *baseline;   /* the quality baseline fixed at the first start (JSON), or NULL/"" */
+	int keys_format;  /* the day's duplicate set: ADE_STREAM_KEYS_* (stream_engine.h); 0 also
+			   * for NULL, a stream of an older ade */
 };
 int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *ds,
 		       struct ade_stream_run_row *r, struct ade_error *err);
@@ -53,13 +55,14 @@ struct ade_stream_batch_row {
 	const char *state;      /* committed */
 	int64_t rows_in;        /* source records in the batch */
 	int64_t rows_loaded;    /* facts rows loaded */
-	int64_t dups_skipped;   /* keys already committed by an earlier batch */
+	int64_t dups_skipped;   /* raw keys format: records left out, key committed earlier */
+	int64_t dups_earlier;   /* typed format: quality's duplicates of earlier batches' rows */
 	int64_t quarantined;
 	int64_t source_offset;  /* byte offset of its first record (replay) */
 	const char *source_file;/* the file (watch) */
 	double latency_ms;
 	const char *run_id;
-	const void *keys;       /* the keys it added to the day's set, or NULL */
+	const void *keys;       /* the hashes it added to the day's set, or NULL */
 	size_t keys_bytes;
 };
 /*

@@ -86,12 +86,6 @@ struct ckpt {
 /* A batch whose input is larger than this runs on disk, not in memory. */
 #define MEM_BATCH_MAX (16u << 20)
 
-/* A set of 128-bit hashes with lookup (open addressing, linear probing). */
-struct keyset {
-	uint64_t *slots;
-	size_t mask, count;
-};
-
 struct ade_streamer {
 	struct ade_streamer_opts o;
 	struct sstage *st;
@@ -108,12 +102,21 @@ struct ade_streamer {
 	char *mem_work;   /* the batch's working directory in it */
 	char *baseline;   /* quality baseline result.json, or NULL */
 	char *csv_paths[2];
-	/* Cross-batch duplicate keys. */
+	/*
+	 * Cross-batch duplicates: the day's set of row hashes.  keys_format
+	 * ADE_STREAM_KEYS_TYPED: ade-quality's own duplicate-pass hashes
+	 * (typed, whole row or keys:), given to it through qs; the stage
+	 * decides, as in a one-batch run.  ADE_STREAM_KEYS_RAW (a day begun
+	 * by an older ade): hashes of the raw CSV keys:, records filtered
+	 * here before ingest, whole rows only inside a batch.
+	 */
+	int keys_format;
+	struct ade_quality_seen qs;
 	char **keys;      /* key column names (from quality's keys:) */
 	int nkeys;
-	int *key_idx;     /* their positions in the current header, -1 missing */
+	int *key_idx;     /* their positions in the current header, -1 missing (raw) */
 	size_t nfields;
-	struct keyset seen;
+	struct ade_dedup seen;
 	/* The batch being built. */
 	struct ade_strbuf buf;
 	int64_t rows_in, dups;
@@ -123,64 +126,21 @@ struct ade_streamer {
 		size_t off;
 	} *pend;
 	size_t npend, cappend;
-	uint64_t *added; /* lo, hi pairs: the batch's contribution, for state.db */
+	uint64_t *added; /* lo, hi pairs: the batch's contribution, for state.db (raw) */
 	size_t nadded;
 };
 
 /* ---------------- key set ---------------- */
 
-static void ks_grow(struct keyset *k);
-
-static int ks_find(const struct keyset *k, uint64_t lo, uint64_t hi, size_t *pos)
+/* The day's set is ade-quality's hash set (quality.h), grown as it fills. */
+static int ks_find(const struct ade_dedup *k, uint64_t lo, uint64_t hi)
 {
-	if (!k->slots)
-		return 0;
-	if (!lo && !hi)
-		lo = 1;
-	for (size_t i = (size_t)lo & k->mask;; i = (i + 1) & k->mask) {
-		uint64_t a = k->slots[2 * i], b = k->slots[2 * i + 1];
-		if (!a && !b) {
-			*pos = i;
-			return 0;
-		}
-		if (a == lo && b == hi)
-			return 1;
-	}
+	return ade_dedup_contains(k, lo, hi);
 }
 
-static void ks_insert(struct keyset *k, uint64_t lo, uint64_t hi)
+static void ks_insert(struct ade_dedup *k, uint64_t lo, uint64_t hi)
 {
-	size_t pos = 0; /* set by ks_find whenever it returns 0 */
-
-	if (!lo && !hi)
-		lo = 1;
-	if (!k->slots || (k->count + 1) * 10 > (k->mask + 1) * 6)
-		ks_grow(k);
-	if (ks_find(k, lo, hi, &pos))
-		return;
-	k->slots[2 * pos] = lo;
-	k->slots[2 * pos + 1] = hi;
-	k->count++;
-}
-
-static void ks_grow(struct keyset *k)
-{
-	struct keyset n = {0};
-	size_t cap = k->slots ? (k->mask + 1) * 2 : 4096;
-
-	n.slots = ade_xcalloc(cap * 2, sizeof(uint64_t));
-	n.mask = cap - 1;
-	if (k->slots)
-		for (size_t i = 0; i <= k->mask; i++)
-			if (k->slots[2 * i] || k->slots[2 * i + 1]) {
-				size_t pos = 0;
-				ks_find(&n, k->slots[2 * i], k->slots[2 * i + 1], &pos);
-				n.slots[2 * pos] = k->slots[2 * i];
-				n.slots[2 * pos + 1] = k->slots[2 * i + 1];
-				n.count++;
-			}
-	free(k->slots);
-	*k = n;
+	ade_dedup_insert(k, lo, hi);
 }
 
 /*
@@ -506,6 +466,7 @@ int ade_streamer_open(const struct ade_streamer_opts *o, struct ade_streamer **o
 	int n = 0, rc;
 
 	s->o = *o;
+	s->keys_format = ADE_STREAM_KEYS_TYPED;
 	s->wh = -1;
 	s->facts = -1;
 	s->table = o->p->name;
@@ -633,7 +594,8 @@ void ade_streamer_free(struct ade_streamer *s)
 	free(s->csv_paths[1]);
 	free(s->keys);
 	free(s->key_idx);
-	free(s->seen.slots);
+	ade_dedup_release(&s->seen);
+	free(s->qs.kept);
 	free(s->pend);
 	free(s->added);
 	ade_strbuf_release(&s->buf);
@@ -665,7 +627,7 @@ static int add_keys(struct ade_streamer *s, int64_t batch, const int64_t *commit
 	char bt[32];
 	int rc = 0, exists = 0;
 
-	if (!s->nkeys || !s->db || s->facts < 0)
+	if (s->keys_format != ADE_STREAM_KEYS_RAW || !s->nkeys || !s->db || s->facts < 0)
 		return 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
 			       -1, &st, NULL) == SQLITE_OK) {
@@ -770,6 +732,9 @@ void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *hea
 	s->dups = 0;
 	s->npend = 0;
 	s->nadded = 0;
+	s->qs.nkept = 0;
+	s->qs.dups_day = 0;
+	s->qs.active = 0;
 	s->nfields = header->nfields;
 	free(s->key_idx);
 	s->key_idx = ade_xcalloc((size_t)(s->nkeys ? s->nkeys : 1), sizeof(int));
@@ -785,8 +750,11 @@ void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *hea
 void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec)
 {
 	s->rows_in++;
-	/* Only well-formed records are compared; the others go to ingest's quarantine. */
-	if (s->nkeys && rec->status == ADE_CSV_OK && rec->nfields == s->nfields) {
+	/*
+	 * Raw keys only (a day begun by an older ade): only well-formed
+	 * records are compared; the others go to ingest's quarantine.
+	 */
+	if (s->keys_format == ADE_STREAM_KEYS_RAW && s->nkeys && rec->status == ADE_CSV_OK && rec->nfields == s->nfields) {
 		struct ade_strbuf k = ADE_STRBUF_INIT;
 		int ok = 1;
 		for (int i = 0; i < s->nkeys && ok; i++) {
@@ -799,10 +767,9 @@ void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec)
 		}
 		if (ok) {
 			uint64_t lo, hi;
-			size_t pos;
 			key_hash(&k, &lo, &hi);
 			ade_strbuf_release(&k);
-			if (ks_find(&s->seen, lo, hi, &pos)) {
+			if (ks_find(&s->seen, lo, hi)) {
 				s->dups++;
 				return;
 			}
@@ -868,10 +835,9 @@ static void seen_add_batch(struct ade_streamer *s)
 	s->nadded = 0;
 	for (size_t i = 0; i < s->npend; i++) {
 		const struct pkey *k = &s->pend[i];
-		size_t pos;
 		if (nq && bsearch(&k->off, qoff, nq, sizeof(size_t), cmp_size))
 			continue;
-		if (ks_find(&s->seen, k->lo, k->hi, &pos))
+		if (ks_find(&s->seen, k->lo, k->hi))
 			continue; /* a duplicate inside the batch */
 		ks_insert(&s->seen, k->lo, k->hi);
 		s->added[2 * s->nadded] = k->lo;
@@ -883,8 +849,37 @@ static void seen_add_batch(struct ade_streamer *s)
 	free(path);
 }
 
+/*
+ * After a batch's commit (typed format): the hashes of the rows
+ * ade-quality's duplicate pass kept join the day's set.  The pass saw
+ * every row that reached quality, so this is the set a one-batch run's
+ * pass holds at the same point (see seen_add_batch for why rows dropped
+ * after the pass count and quarantined ones do not).
+ */
+static void seen_add_kept(struct ade_streamer *s)
+{
+	for (size_t i = 0; i < s->qs.nkept; i++)
+		ks_insert(&s->seen, s->qs.kept[2 * i], s->qs.kept[2 * i + 1]);
+}
+
+void ade_streamer_set_keys_format(struct ade_streamer *s, int format)
+{
+	s->keys_format = format;
+}
+
+int ade_streamer_keys_format(const struct ade_streamer *s)
+{
+	return s->keys_format;
+}
+
 void ade_streamer_batch_keys(const struct ade_streamer *s, const void **keys, size_t *bytes)
 {
+	if (s->keys_format == ADE_STREAM_KEYS_TYPED) {
+		/* NULL when no duplicate pass ran (no quality stage, dedup: false). */
+		*keys = s->qs.active ? (s->qs.nkept ? (const void *)s->qs.kept : "") : NULL;
+		*bytes = s->qs.active ? s->qs.nkept * 2 * sizeof(uint64_t) : 0;
+		return;
+	}
 	*keys = s->nkeys ? (const void *)s->added : NULL;
 	*bytes = s->nkeys ? s->nadded * 2 * sizeof(uint64_t) : 0;
 	if (s->nkeys && !s->added)
@@ -1031,7 +1026,14 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		 */
 		char *prog = program_invocation_short_name;
 		program_invocation_short_name = (char *)kinds[t->k].exe;
-		rc = kinds[t->k].run(&ctx, err);
+		if (kinds[t->k].kind == K_QUALITY && s->keys_format == ADE_STREAM_KEYS_TYPED) {
+			/* The day's rows so far: cross-batch duplicates are quality's to remove. */
+			s->qs.day = &s->seen;
+			rc = ade_quality_run_seen(&ctx, &s->qs, err);
+			bs->dups_earlier = s->qs.dups_day;
+		} else {
+			rc = kinds[t->k].run(&ctx, err);
+		}
 		program_invocation_short_name = prog;
 		cJSON_Delete(ctx.config);
 		tn = ade_now_mono_ns();
@@ -1046,13 +1048,29 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		}
 		if (kinds[t->k].kind == K_INGEST || kinds[t->k].kind == K_QUALITY) {
 			cJSON *r = read_result(t->dir);
-			if (kinds[t->k].kind == K_INGEST)
+			int64_t qin = 0;
+			if (kinds[t->k].kind == K_INGEST) {
 				bs->quarantined = (int64_t)ade_json_num(r, "rows_quarantined", 0);
-			else
+			} else {
 				bs->duplicates = (int64_t)ade_json_num(
 					cJSON_GetObjectItemCaseSensitive(r, "metrics"),
 					"duplicates_removed", 0);
+				qin = (int64_t)ade_json_num(r, "rows_in", -1);
+			}
 			cJSON_Delete(r);
+			/*
+			 * Every record of the batch reached quality and each
+			 * is a copy of an earlier batch's row: nothing to load,
+			 * and nothing to check (an empty frame would fail
+			 * validate's row_count).  What the raw-keys format did
+			 * before ingest; the batch is committed with its count
+			 * in dups_earlier.
+			 */
+			if (kinds[t->k].kind == K_QUALITY && s->rows_in > 0 &&
+			    qin == s->rows_in && s->qs.dups_day == s->rows_in) {
+				clear_inputs();
+				goto committed;
+			}
 		}
 	}
 	clear_inputs();
@@ -1090,9 +1108,12 @@ int ade_streamer_run(struct ade_streamer *s, int64_t batch, struct ade_batch_sta
 		bs->rows_loaded = (int64_t)ade_json_num(
 			cJSON_GetObjectItemCaseSensitive(report, "facts"), "rows", 0);
 	}
+committed:
 	/* Committed: the keys of its records that reached ade-quality are the day's now. */
 	tp = ade_now_mono_ns();
-	if (s->nkeys)
+	if (s->keys_format == ADE_STREAM_KEYS_TYPED)
+		seen_add_kept(s);
+	else if (s->nkeys)
 		seen_add_batch(s);
 	bs->phase_ns[ADE_PH_KEYS] += ade_now_mono_ns() - tp;
 out:

@@ -41,7 +41,23 @@ void ade_streamer_free(struct ade_streamer *s);
 const char *ade_streamer_describe(const struct ade_streamer *s);
 
 /*
- * Fills the set of keys already loaded by committed batches (those listed
+ * What the day's duplicate set holds (stream_runs.keys_format, docs/stream.md,
+ * "Column types and duplicates across batches"):
+ * - TYPED: ade-quality's own duplicate-pass hashes of the rows that reached
+ *   it (whole rows or keys:, typed, quality.h struct ade_quality_seen); the
+ *   stage removes a batch's rows already in the set.  The default.
+ * - RAW: hashes of the raw CSV keys: fields, records left out before
+ *   ingest, whole rows deduplicated inside a batch only: how a day begun by
+ *   an older ade (NULL keys_format, batches committed) goes on.
+ */
+#define ADE_STREAM_KEYS_RAW 0
+#define ADE_STREAM_KEYS_TYPED 1
+/* Sets the format before the first batch or restored blob; get it back. */
+void ade_streamer_set_keys_format(struct ade_streamer *s, int format);
+int ade_streamer_keys_format(const struct ade_streamer *s);
+
+/*
+ * RAW format only (a no-op for TYPED): fills the set of keys already loaded by committed batches (those listed
  * in committed[0..n), sorted) from the warehouse's facts table: for
  * batches checkpointed by an older ade, without their keys in state.db.
  */
@@ -51,7 +67,8 @@ int ade_streamer_load_keys(struct ade_streamer *s, const int64_t *committed, siz
 /*
  * The keys a committed batch added to the day's set, as stored with its
  * checkpoint (stream_batches.keys: 16 bytes per key, XXH3-128 low then
- * high word, host order).  NULL when the quality stage has no keys:.
+ * high word, host order).  NULL when there is nothing to store: TYPED, no
+ * duplicate pass ran (no quality stage, dedup: false); RAW, no keys:.
  */
 void ade_streamer_batch_keys(const struct ade_streamer *s, const void **keys, size_t *bytes);
 /* Adds such a blob of a committed batch to the set (at a restart). */
@@ -60,8 +77,9 @@ void ade_streamer_add_key_blob(struct ade_streamer *s, const void *keys, size_t 
 /* Starts a batch: the header record of its input. */
 void ade_streamer_begin(struct ade_streamer *s, const struct ade_csv_record *header);
 /*
- * Adds one source record to the batch, unless its key was loaded by a
- * committed batch (then it is counted as a duplicate and left out).
+ * Adds one source record to the batch; RAW format: unless its key was
+ * loaded by a committed batch (then it is counted as a duplicate and left
+ * out).
  */
 void ade_streamer_add(struct ade_streamer *s, const struct ade_csv_record *rec);
 
@@ -82,10 +100,11 @@ extern const char *const ade_stream_phase_names[ADE_PH_N];
 struct ade_batch_stats {
 	int64_t phase_ns[ADE_PH_N];
 	int64_t rows_in;       /* records given to the batch */
-	int64_t dups_skipped;  /* left out: key already loaded by a committed batch */
+	int64_t dups_skipped;  /* RAW: left out, key already loaded by a committed batch */
 	int64_t quarantined;   /* ingest's quarantined records */
 	int64_t rows_loaded;   /* facts rows loaded into the warehouse */
-	int64_t duplicates;    /* removed by quality inside the batch */
+	int64_t duplicates;    /* removed by quality (TYPED: cross-batch ones included) */
+	int64_t dups_earlier;  /* TYPED: of those, copies of rows of earlier batches */
 };
 
 /*

@@ -17,12 +17,13 @@ static const char stream_sql[] =
 	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, run_id TEXT NOT NULL,\n"
 	"  batch_rows INTEGER NOT NULL, hints TEXT, source TEXT, source_size INTEGER,\n"
 	"  source_mtime_ns INTEGER, done INTEGER NOT NULL DEFAULT 0,\n"
-	"  started_at TEXT, ended_at TEXT, baseline TEXT, PRIMARY KEY(pipeline, ds));\n"
+	"  started_at TEXT, ended_at TEXT, baseline TEXT, keys_format INTEGER,\n"
+	"  PRIMARY KEY(pipeline, ds));\n"
 	"CREATE TABLE IF NOT EXISTS stream_batches(\n"
 	"  pipeline TEXT NOT NULL, ds TEXT NOT NULL, batch INTEGER NOT NULL,\n"
 	"  state TEXT NOT NULL, rows INTEGER, rows_loaded INTEGER, dups_skipped INTEGER,\n"
 	"  quarantined INTEGER, source_offset INTEGER, source_file TEXT,\n"
-	"  committed_at TEXT, latency_ms REAL, run_id TEXT, keys BLOB,\n"
+	"  committed_at TEXT, latency_ms REAL, run_id TEXT, keys BLOB, dups_earlier INTEGER,\n"
 	"  PRIMARY KEY(pipeline, ds, batch));\n"
 	"CREATE TABLE IF NOT EXISTS stream_files(\n"
 	"  pipeline TEXT NOT NULL, dir TEXT NOT NULL, name TEXT NOT NULL,\n"
@@ -54,6 +55,9 @@ int ade_stream_state_init(struct ade_state *st, struct ade_error *err)
 	static const char *const cols[][3] = {
 		{"stream_runs", "baseline", "ALTER TABLE stream_runs ADD COLUMN baseline TEXT"},
 		{"stream_batches", "keys", "ALTER TABLE stream_batches ADD COLUMN keys BLOB"},
+		{"stream_runs", "keys_format", "ALTER TABLE stream_runs ADD COLUMN keys_format INTEGER"},
+		{"stream_batches", "dups_earlier",
+		 "ALTER TABLE stream_batches ADD COLUMN dups_earlier INTEGER"},
 	};
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
 		if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name=?2",
@@ -109,7 +113,8 @@ int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *d
 	memset(r, 0, sizeof(*r));
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT run_id, batch_rows, hints, source, source_size, "
-			       "source_mtime_ns, done, baseline FROM stream_runs WHERE pipeline=? AND ds=?",
+			       "source_mtime_ns, done, baseline, keys_format FROM stream_runs "
+			       "WHERE pipeline=? AND ds=?",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_runs");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -124,6 +129,7 @@ int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *d
 		r->source_mtime_ns = sqlite3_column_int64(s, 5);
 		r->done = sqlite3_column_int(s, 6);
 		r->baseline = col_dup(s, 7);
+		r->keys_format = sqlite3_column_int(s, 8); /* NULL: 0, an older ade's */
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = ADE_ENOTFOUND;
@@ -145,7 +151,7 @@ int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *d
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO stream_runs(pipeline, ds, run_id, batch_rows, "
 			       "hints, source, source_size, source_mtime_ns, done, started_at, "
-			       "baseline) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+			       "baseline, keys_format) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_runs");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -159,6 +165,7 @@ int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *d
 	sqlite3_bind_int(s, 9, r->done);
 	sqlite3_bind_text(s, 10, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 11, r->baseline, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 12, r->keys_format);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		rc = fail(st, err, "stream_runs");
 	sqlite3_finalize(s);
@@ -228,7 +235,8 @@ int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const ch
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT OR REPLACE INTO stream_batches(pipeline, ds, batch, state, rows, "
 			       "rows_loaded, dups_skipped, quarantined, source_offset, source_file, "
-			       "committed_at, latency_ms, run_id, keys) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       "committed_at, latency_ms, run_id, keys, dups_earlier) "
+			       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return fail(st, err, "stream_batches");
 	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
@@ -251,6 +259,7 @@ int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const ch
 		sqlite3_bind_blob(s, 14, b->keys, (int)b->keys_bytes, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 14);
+	sqlite3_bind_int64(s, 15, b->dups_earlier);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		rc = fail(st, err, "stream_batches");
 	sqlite3_finalize(s);

@@ -20,8 +20,43 @@ void ade_dedup_init(struct ade_dedup *d, size_t expected)
 	d->count = 0;
 }
 
+/* Doubles the table (rehashing every entry): the load stays <= 0.6. */
+static void dedup_grow(struct ade_dedup *d)
+{
+	struct ade_dedup n;
+
+	ade_dedup_init(&n, d->slots ? 2 * (d->mask + 1) * 3 / 5 : 4096);
+	for (size_t i = 0; d->slots && i <= d->mask; i++)
+		if (d->slots[2 * i] || d->slots[2 * i + 1])
+			ade_dedup_insert(&n, d->slots[2 * i], d->slots[2 * i + 1]);
+	free(d->slots);
+	*d = n;
+}
+
+int ade_dedup_contains(const struct ade_dedup *d, uint64_t lo, uint64_t hi)
+{
+	if (!d || !d->slots)
+		return 0;
+	if (!lo && !hi)
+		lo = 1;
+	for (size_t i = (size_t)lo & d->mask;; i = (i + 1) & d->mask) {
+		const uint64_t *s = d->slots + 2 * i;
+		if (!s[0] && !s[1])
+			return 0;
+		if (s[0] == lo && s[1] == hi)
+			return 1;
+	}
+}
+
 int ade_dedup_insert(struct ade_dedup *d, uint64_t lo, uint64_t hi)
 {
+	/*
+	 * A table sized by _init for the rows it will see never grows here
+	 * (the stage's pass); a set that outlives its first estimate (the
+	 * stream's day set, or a zeroed struct) does.
+	 */
+	if (!d->slots || (d->count + 1) * 5 > (d->mask + 1) * 3)
+		dedup_grow(d);
 	if (!lo && !hi)
 		lo = 1; /* the zero slot means empty */
 	for (size_t i = (size_t)lo & d->mask;; i = (i + 1) & d->mask) {

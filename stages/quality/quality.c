@@ -508,7 +508,51 @@ static int cfg_parse(struct quality *q, struct ade_error *err)
 
 /* ---------------- pass 1: duplicates ---------------- */
 
-static void dedup_pass(struct quality *q)
+/* Orders whole-row columns by name (then position, for equal names). */
+static const struct ade_frame *sort_frame;
+static int cmp_col_name(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	int c = strcmp(sort_frame->cols[x].name, sort_frame->cols[y].name);
+	return c ? c : (x > y) - (x < y);
+}
+
+/*
+ * The seed of the row hashes: the hashed columns' names and types, so two
+ * frames' hashes are only comparable when they hash the same columns with
+ * the same types (a categorical is hashed as its string: the same value
+ * whichever of the two types a batch's ingest gave the column).
+ */
+static uint64_t dedup_seed(const struct ade_frame *f, const int *idx, int nk)
+{
+	XXH3_state_t *h = XXH3_createState();
+	uint64_t seed;
+
+	XXH3_64bits_reset(h);
+	for (int k = 0; k < nk; k++) {
+		const struct ade_frame_column *c = &f->cols[idx[k]];
+		enum ade_type t = c->type == ADE_TYPE_CATEGORICAL ? ADE_TYPE_STRING : c->type;
+		uint8_t tb = (uint8_t)t;
+		XXH3_64bits_update(h, c->name, strlen(c->name) + 1);
+		XXH3_64bits_update(h, &tb, 1);
+	}
+	seed = XXH3_64bits_digest(h);
+	XXH3_freeState(h);
+	return seed;
+}
+
+static void seen_append(struct ade_quality_seen *s, uint64_t lo, uint64_t hi)
+{
+	if (s->nkept == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->kept = ade_xrealloc(s->kept, s->cap * 2 * sizeof(uint64_t));
+	}
+	s->kept[2 * s->nkept] = lo;
+	s->kept[2 * s->nkept + 1] = hi;
+	s->nkept++;
+}
+
+static void dedup_pass(struct quality *q, struct ade_quality_seen *seen)
 {
 	struct ade_frame *f = q->f;
 	int nk = q->c.nkeys ? q->c.nkeys : f->ncols;
@@ -516,9 +560,21 @@ static void dedup_pass(struct quality *q)
 	size_t cap = 4096, len;
 	char *buf = ade_xmalloc(cap);
 	struct ade_dedup set;
+	const struct ade_dedup *day = seen && seen->day && seen->day->count ? seen->day : NULL;
 
 	for (int i = 0; i < nk; i++)
 		idx[i] = q->c.nkeys ? q->c.keys[i] : i;
+	/*
+	 * Whole rows in column-name order: the hash then does not depend on
+	 * the order of the CSV's columns (two watched files of one stream may
+	 * list them differently).  keys: are hashed in their configured order.
+	 */
+	if (!q->c.nkeys) {
+		sort_frame = f;
+		qsort(idx, (size_t)nk, sizeof(int), cmp_col_name);
+		sort_frame = NULL;
+	}
+	uint64_t seed = dedup_seed(f, idx, nk);
 	ade_dedup_init(&set, (size_t)f->rows);
 	for (int64_t r = 0; r < f->rows; r++) {
 		len = 0;
@@ -552,10 +608,32 @@ static void dedup_pass(struct quality *q)
 			case ADE_TYPE_BOOL:
 				buf[len++] = (char)((const uint8_t *)c->data)[r];
 				break;
-			case ADE_TYPE_CATEGORICAL:
-				memcpy(buf + len, (const int32_t *)c->data + r, 4);
-				len += 4;
+			case ADE_TYPE_CATEGORICAL: {
+				/*
+				 * The value, as for a string, not the code: codes
+				 * are per frame, and the hash is compared with
+				 * other frames' (struct ade_quality_seen).
+				 */
+				int32_t code = ((const int32_t *)c->data)[r];
+				int64_t n = 0;
+				const char *v = "";
+				if (code < 0 || code >= c->n_dict) {
+					/* No value for the code: null, as a reader takes it. */
+					buf[len - 1] = 0;
+					break;
+				}
+				v = c->dict[code];
+				n = (int64_t)c->dict_len[code];
+				if (len + 8 + (size_t)n > cap) {
+					while (len + 8 + (size_t)n > cap)
+						cap *= 2;
+					buf = ade_xrealloc(buf, cap);
+				}
+				memcpy(buf + len, &n, 8);
+				memcpy(buf + len + 8, v, (size_t)n);
+				len += 8 + (size_t)n;
 				break;
+			}
 			case ADE_TYPE_STRING: {
 				int64_t n = c->offsets[r + 1] - c->offsets[r];
 				memcpy(buf + len, &n, 8);
@@ -568,10 +646,17 @@ static void dedup_pass(struct quality *q)
 				len += 8;
 			}
 		}
-		XXH128_hash_t h = XXH3_128bits(buf, len);
-		if (!ade_dedup_insert(&set, h.low64, h.high64)) {
+		XXH128_hash_t h = XXH3_128bits_withSeed(buf, len, seed);
+		if (day && ade_dedup_contains(day, h.low64, h.high64)) {
+			/* Its first copy reached this pass in an earlier batch. */
 			q->mark[r] |= MARK_DUP;
 			q->dups++;
+			seen->dups_day++;
+		} else if (!ade_dedup_insert(&set, h.low64, h.high64)) {
+			q->mark[r] |= MARK_DUP;
+			q->dups++;
+		} else if (seen) {
+			seen_append(seen, h.low64, h.high64);
 		}
 		if ((r & (BLOCK - 1)) == BLOCK - 1)
 			for (int k = 0; k < nk; k++)
@@ -1694,6 +1779,12 @@ int ade_quality_exit_code(int rc)
 
 int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 {
+	return ade_quality_run_seen(ctx, NULL, err);
+}
+
+int ade_quality_run_seen(const struct ade_stage_ctx *ctx, struct ade_quality_seen *seen,
+			 struct ade_error *err)
+{
 	struct quality q;
 	struct ade_frame_info info = {0};
 	const char *in = NULL;
@@ -1725,8 +1816,12 @@ int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err)
 	q.rows_in = q.f->rows;
 	q.mark = ade_xcalloc((size_t)q.f->rows + 1, 1);
 	q.st = ade_xcalloc((size_t)q.f->ncols + 1, sizeof(*q.st));
+	if (seen) {
+		seen->dups_day = 0;
+		seen->active = q.c.dedup;
+	}
 	if (q.c.dedup)
-		dedup_pass(&q);
+		dedup_pass(&q, seen);
 	q.rows_dedup = q.rows_in - q.dups;
 	t1 = ade_now_mono_ns();
 	for (int ci = 0; ci < q.f->ncols; ci++) {

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct ade_error;
+struct ade_dedup;
 
 /*
  * Runs the stage.  Returns 0; ADE_EINVAL for a bad `with:` block (the
@@ -26,6 +27,34 @@ struct ade_error;
  * every output); another code for I/O errors (exit 1).
  */
 int ade_quality_run(const struct ade_stage_ctx *ctx, struct ade_error *err);
+
+/*
+ * Duplicates across calls (the stream's micro-batches, docs/stream.md):
+ * the caller owns a set of the row hashes (or `keys:` hashes) of the rows
+ * that reached the duplicate pass of earlier calls.  A row whose hash is
+ * in `day` is removed as a duplicate, exactly as if the earlier rows were
+ * in this frame; the hashes of the rows the pass kept (first copies, new
+ * to `day`) are appended to kept, for the caller to add to `day` once it
+ * has committed this call's output (a failed call must not make its rows
+ * "seen").  A kept row counts even if a later pass drops it (an outlier):
+ * in one frame its later copies would be duplicates too.
+ *
+ * The hash is a stable format (stored by the stream in state.db): XXH3-128
+ * of the canonical typed encoding of docs/quality.md ("Duplicates"),
+ * seeded with the names and types of the hashed columns, whole rows in
+ * column-name order.  Changing it needs a new stream_runs.keys_format.
+ */
+struct ade_quality_seen {
+	const struct ade_dedup *day; /* NULL or empty: nothing seen yet */
+	uint64_t *kept;              /* out: (lo, hi) pairs, appended; caller frees */
+	size_t nkept, cap;           /* pairs in kept, and its capacity in pairs */
+	int64_t dups_day;            /* out: rows removed because their hash was in day */
+	int active;                  /* out: 1 if the pass ran (dedup not off) */
+};
+
+/* ade_quality_run with a day set; seen NULL is ade_quality_run. */
+int ade_quality_run_seen(const struct ade_stage_ctx *ctx, struct ade_quality_seen *seen,
+			 struct ade_error *err);
 
 /* The exit code for a return value of ade_quality_run. */
 int ade_quality_exit_code(int rc);
@@ -64,10 +93,18 @@ struct ade_dedup {
 	size_t count;
 };
 
-/* Sizes the table for up to expected entries; release with _release. */
+/*
+ * Sizes the table for up to expected entries; release with _release.  A
+ * zeroed struct is an empty set too (allocated at the first insert).
+ */
 void ade_dedup_init(struct ade_dedup *d, size_t expected);
-/* 1 if (lo, hi) was new and is now in the set, 0 if it was there. */
+/*
+ * 1 if (lo, hi) was new and is now in the set, 0 if it was there.  Past
+ * the expected count the table doubles (never inside a sized pass).
+ */
 int ade_dedup_insert(struct ade_dedup *d, uint64_t lo, uint64_t hi);
+/* 1 if (lo, hi) is in the set (d may be NULL). */
+int ade_dedup_contains(const struct ade_dedup *d, uint64_t lo, uint64_t hi);
 void ade_dedup_release(struct ade_dedup *d);
 
 /* ---- CSV export (export.c) ---- */

@@ -131,6 +131,29 @@ static void test_dedup_set(void **state)
 	(void)state;
 }
 
+/*
+ * The stream's day set: a zeroed struct, grown past any estimate, every
+ * entry still found and the load still <= 0.6.
+ */
+static void test_dedup_grow(void **state)
+{
+	struct ade_dedup d = {0};
+
+	assert_int_equal(ade_dedup_contains(NULL, 1, 2), 0);
+	assert_int_equal(ade_dedup_contains(&d, 1, 2), 0);
+	for (uint64_t i = 0; i < 100000; i++)
+		assert_int_equal(ade_dedup_insert(&d, i * 0x9E3779B97F4A7C15ULL, ~i), 1);
+	assert_int_equal(d.count, 100000);
+	assert_true((d.mask + 1) * 3 >= d.count * 5);
+	for (uint64_t i = 0; i < 100000; i++) {
+		assert_int_equal(ade_dedup_contains(&d, i * 0x9E3779B97F4A7C15ULL, ~i), 1);
+		assert_int_equal(ade_dedup_contains(&d, i * 0x9E3779B97F4A7C15ULL, i), 0);
+	}
+	assert_int_equal(ade_dedup_insert(&d, 0, ~(uint64_t)0), 0);
+	ade_dedup_release(&d);
+	(void)state;
+}
+
 /* ---------- float printing ---------- */
 
 static void test_format_double(void **state)
@@ -815,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_hand),
 		cmocka_unit_test(test_select_vs_sort),
 		cmocka_unit_test(test_dedup_set),
+		cmocka_unit_test(test_dedup_grow),
 		cmocka_unit_test(test_format_double),
 		cmocka_unit_test_setup_teardown(test_bands_exact, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_median_mode, fx_setup, fx_teardown),

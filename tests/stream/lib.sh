@@ -3,7 +3,7 @@
 set -eu
 : "${ADE_BIN:?}" "${ADE_SRC:?}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/ade-stream.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$T"' EXIT
 ADE="$ADE_BIN/ade"
 GEN="$ADE_BIN/ade-gen"
 mkdir -p "$T/data"
