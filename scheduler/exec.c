@@ -1083,18 +1083,22 @@ static void child_signals(sigset_t *out)
  * stdout and stderr on logfd; returns 0 and the pid, or the errno of what
  * failed in the child (then reaped).  vfork, not posix_spawn: the child
  * shares ade's memory until execve, so it only makes system calls, with
- * every signal blocked until the dispositions in defs are back at default;
- * it reports a failure through err, which the suspended parent reads once
- * it resumes.  Other threads (the observers' worker) keep running: they
- * never touch this thread's stack.
+ * every signal blocked until the dispositions in defs are back at default.
+ * A failure comes back through a close-on-exec pipe (end of file: execve
+ * succeeded), which also holds where vfork is a fork (valgrind).  Other
+ * threads (the observers' worker) keep running: they never touch this
+ * thread's stack.
  */
 static int spawn_stage(const char *path, char *const argv[], char *const envp[], int logfd,
 		       const char *dir, const sigset_t *defs, pid_t *pid_out)
 {
-	volatile int err = 0;
 	sigset_t all, old, none;
+	int report[2];
 	pid_t pid;
 
+	*pid_out = -1;
+	if (pipe2(report, O_CLOEXEC) < 0)
+		return errno;
 	sigfillset(&all);
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1119,17 +1123,28 @@ static int spawn_stage(const char *path, char *const argv[], char *const envp[],
 			goto fail;
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		execve(path, argv, envp);
-	fail:
-		err = errno ? errno : EIO;
+	fail:;
+		int e = errno ? errno : EIO;
+		if (write(report[1], &e, sizeof(e)) < 0)
+			_exit(126);
 		_exit(127);
 	}
-	int e = pid < 0 ? errno : err;
+	int e = pid < 0 ? errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (pid > 0 && e) {
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	close(report[1]);
+	if (pid > 0) {
+		ssize_t n;
+		int child_err = 0;
+		while ((n = read(report[0], &child_err, sizeof(child_err))) < 0 && errno == EINTR)
 			;
-		pid = -1;
+		if (n == (ssize_t)sizeof(child_err)) {
+			e = child_err ? child_err : EIO;
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			pid = -1;
+		}
 	}
+	close(report[0]);
 	*pid_out = pid;
 	return e;
 }

@@ -14,7 +14,7 @@ CURRENT=""
 # Runs ade; under ADE_VALGRIND=1 through valgrind, failing on any error.
 ade() {
   if [ "${ADE_VALGRIND:-}" = 1 ]; then
-    valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+    valgrind -q --child-silent-after-fork=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
       --log-file="$T/valgrind.%p.log" "$ADE_BIN/ade" "$@"
   else
     "$ADE_BIN/ade" "$@"
@@ -68,7 +68,7 @@ ade_out() {
 ade_bg() {
   f=$1; shift
   if [ "${ADE_VALGRIND:-}" = 1 ]; then
-    env --default-signal=INT valgrind -q --error-exitcode=99 --leak-check=full \
+    env --default-signal=INT valgrind -q --child-silent-after-fork=yes --error-exitcode=99 --leak-check=full \
       --errors-for-leak-kinds=definite --log-file="$T/valgrind.%p.log" \
       "$ADE_BIN/ade" "$@" > "$f" 2>&1 &
   else
