@@ -80,7 +80,8 @@ static void add_value(struct ade_strbuf *sb, double v)
 		ade_strbuf_adds(sb, "NaN");
 	else if (isinf(v))
 		ade_strbuf_adds(sb, v > 0 ? "+Inf" : "-Inf");
-	else if (v == (double)(long long)v && fabs(v) < 1e15)
+	/* The range first: converting a double beyond long long's range is undefined. */
+	else if (fabs(v) < 1e15 && v == (double)(long long)v)
 		ade_strbuf_addf(sb, "%lld", (long long)v);
 	else
 		ade_strbuf_addf(sb, "%.15g", v);
@@ -128,9 +129,12 @@ static void sample(struct render *r, enum fam f, double v, ...)
 
 static int db_err(sqlite3 *db, struct ade_error *err, const char *what)
 {
-	int code = sqlite3_errcode(db);
+	int code = sqlite3_errcode(db) & 0xff;
 
-	return ade_error_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? ADE_EBUSY : ADE_EDB,
+	/* Interrupted: a server's per-request deadline passed while waiting or reading. */
+	int busy = code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_INTERRUPT;
+
+	return ade_error_set(err, busy ? ADE_EBUSY : ADE_EDB,
 			     "metrics: %s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -308,6 +312,26 @@ static int render_kpis(struct render *r, sqlite3 *db, struct ade_error *err)
 	return rc;
 }
 
+/*
+ * BEGIN is deferred: the snapshot (and any wait for a lock) comes with the
+ * first query.  A connection the caller left in a transaction is used as is.
+ */
+static int begin_read(sqlite3 *db, struct ade_error *err)
+{
+	if (!sqlite3_get_autocommit(db))
+		return 0;
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(db, err, "BEGIN");
+	return 0;
+}
+
+/* Ends the read transaction; the connection may be kept (ade serve reuses it). */
+static void end_read(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 int ade_metrics_render_db(sqlite3 *state, sqlite3 *warehouse, struct ade_strbuf *out,
 			  struct ade_error *err)
 {
@@ -315,10 +339,19 @@ int ade_metrics_render_db(sqlite3 *state, sqlite3 *warehouse, struct ade_strbuf 
 	int rc = 0;
 
 	memset(&r, 0, sizeof(r));
-	if (state)
+	/*
+	 * One read transaction per file: its queries see one snapshot (a run
+	 * ending between them cannot make the families disagree) and wait for
+	 * a lock once, not once per query.
+	 */
+	if (state && !(rc = begin_read(state, err))) {
 		rc = render_runs(&r, state, err);
-	if (!rc && warehouse)
+		end_read(state);
+	}
+	if (!rc && warehouse && !(rc = begin_read(warehouse, err))) {
 		rc = render_kpis(&r, warehouse, err);
+		end_read(warehouse);
+	}
 	for (int f = 0; f < F_N; f++) {
 		if (!rc && r.f[f].len) {
 			ade_strbuf_addf(out, "# HELP %s %s\n# TYPE %s gauge\n", fams[f].name, fams[f].help,
@@ -346,7 +379,7 @@ int ade_metrics_open_readonly(const char *path, sqlite3 **out, struct ade_error 
 		return rc;
 	}
 	/* A writer's commit is short; waiting a little beats failing a read. */
-	sqlite3_busy_timeout(db, 5000);
+	sqlite3_busy_timeout(db, ADE_METRICS_BUSY_TIMEOUT_MS);
 	sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
 	sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
 	*out = db;

@@ -23,8 +23,11 @@ struct ade_exec_event;
 
 /*
  * Appends the metrics to out from two open connections (borrowed; either
- * may be NULL, and then its families are left out).  Only reads: each
- * query is one short read transaction.
+ * may be NULL, and then its families are left out).  Only reads: the
+ * queries on each file run in one read transaction (one snapshot), ended
+ * before returning.  How long a locked file is waited for is the
+ * connection's busy timeout, so the caller's choice.  A lock held past it
+ * is ADE_EBUSY; any other SQLite error ADE_EDB; out is then unchanged.
  */
 int ade_metrics_render_db(sqlite3 *state, sqlite3 *warehouse, struct ade_strbuf *out,
 			  struct ade_error *err);
@@ -51,9 +54,11 @@ void ade_metrics_on_event(void *arg, const struct ade_exec_event *ev);
 
 /*
  * Opens an existing SQLite file read-only (SQLITE_OPEN_READONLY, query_only,
- * no ATTACH, a busy timeout) for a reader such as the renderer or `ade
- * serve`.  ADE_ENOTFOUND when path does not exist.  *db is the caller's.
+ * no ATTACH, a busy timeout of ADE_METRICS_BUSY_TIMEOUT_MS, which a caller
+ * that must answer quickly replaces) for a reader such as the renderer or
+ * `ade serve`.  ADE_ENOTFOUND when path does not exist.  *db is the caller's.
  */
+#define ADE_METRICS_BUSY_TIMEOUT_MS 5000
 int ade_metrics_open_readonly(const char *path, sqlite3 **db, struct ade_error *err);
 
 #endif

@@ -73,6 +73,14 @@ void rp_no_data(struct ade_strbuf *o, const char *title, const char *why);
 /* Nice axis ticks over [lo, hi]: fills *step and the rounded bounds. */
 void rp_nice_range(double lo, double hi, int want, double *nlo, double *nhi, double *step);
 
+/* At most this many intervals between axis ticks, whatever the range. */
+#define RP_MAX_TICKS 50
+/*
+ * The number of step intervals from lo to hi (ticks are lo + i * step for
+ * i = 0..n), capped at RP_MAX_TICKS; 0 for a degenerate range.
+ */
+int rp_tick_count(double lo, double hi, double step);
+
 /* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SS[.fff]Z" to milliseconds since the epoch; -1 if malformed. */
 int64_t rp_parse_utc_ms(const char *s);
 

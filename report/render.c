@@ -39,11 +39,45 @@ struct ctx {
 	/* The last run: the newest run of the newest date in range (owned strings). */
 	char *last_id, *last_ds, *last_state, *last_dir;
 	int last_num;
+	int busy_ms;         /* how long one statement waits for a writer's lock */
+	int64_t deadline_ns; /* ade_now_mono_ns() after which queries fail; 0: none */
+	/*
+	 * The first SQLite error other than a missing table (owned by the
+	 * caller): once set, no further query runs and the render fails with it.
+	 */
+	struct ade_error *err;
+	int rc;
 };
 
 /* ---- SQLite helpers --------------------------------------------------- */
 
-static int open_ro(const char *path, sqlite3 **out, struct ade_error *err)
+/*
+ * SQLite's busy handler: retry every few milliseconds for at most
+ * c->busy_ms per lock wait and never past the deadline.  A long-lived
+ * server passes a short wait so that a writer holding a lock makes a
+ * request fail fast (503) instead of tying up one of its few threads.
+ */
+static int busy_wait(void *arg, int n)
+{
+	const struct ctx *c = arg;
+
+	if ((int64_t)n * 5 >= c->busy_ms)
+		return 0;
+	if (c->deadline_ns && ade_now_mono_ns() >= c->deadline_ns)
+		return 0;
+	sqlite3_sleep(5);
+	return 1;
+}
+
+/* Interrupts a statement still running at the deadline (SQLITE_INTERRUPT). */
+static int past_deadline(void *arg)
+{
+	const struct ctx *c = arg;
+
+	return c->deadline_ns && ade_now_mono_ns() >= c->deadline_ns;
+}
+
+static int open_ro(struct ctx *c, const char *path, sqlite3 **out, struct ade_error *err)
 {
 	sqlite3 *db = NULL;
 
@@ -57,23 +91,67 @@ static int open_ro(const char *path, sqlite3 **out, struct ade_error *err)
 		sqlite3_close(db);
 		return rc;
 	}
-	/* A run may be writing the file: wait for its short transactions. */
-	sqlite3_busy_timeout(db, 10000);
+	/* A run may be writing the file: wait (a bounded time) for its short transactions. */
+	sqlite3_busy_handler(db, busy_wait, c);
+	if (c->deadline_ns)
+		sqlite3_progress_handler(db, 1000, past_deadline, c);
 	sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
 	*out = db;
 	return 0;
 }
 
 /*
+ * Records the first failure of db in c (a lock or the deadline is
+ * ADE_EBUSY, anything else ADE_EDB), naming the file.
+ */
+static void db_fail(struct ctx *c, sqlite3 *db)
+{
+	int code = sqlite3_errcode(db) & 0xff;
+	const char *path = sqlite3_db_filename(db, "main");
+
+	if (c->rc)
+		return;
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_INTERRUPT)
+		c->rc = ade_error_set(c->err, ADE_EBUSY,
+				      "'%s' is locked by a writer (%s); try again when it is done",
+				      path ? path : "?",
+				      code == SQLITE_INTERRUPT ? "gave up at the deadline" : sqlite3_errmsg(db));
+	else
+		c->rc = ade_error_set(c->err, ADE_EDB, "cannot read '%s': %s", path ? path : "?",
+				      sqlite3_errmsg(db));
+}
+
+/* 1 when the last error of db says a table or column is absent: an older or fresh file. */
+static int missing_table(sqlite3 *db)
+{
+	const char *m = sqlite3_errmsg(db);
+
+	return (sqlite3_errcode(db) & 0xff) == SQLITE_ERROR &&
+	       (!strncmp(m, "no such table", 13) || !strncmp(m, "no such column", 14));
+}
+
+/*
  * Prepares q and binds ?1 pipeline, ?2 from, ?3 to.  NULL when db is NULL
  * or the query does not apply (a table an older file lacks): the section
- * then says "no data".
+ * then says "no data".  NULL too on any other error, which is recorded in
+ * c and fails the render: a corrupt or locked file is not "no data".
  */
 static sqlite3_stmt *prep(struct ctx *c, sqlite3 *db, const char *q)
 {
 	sqlite3_stmt *s = NULL;
 
-	if (!db || sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK) {
+	if (!db || c->rc)
+		return NULL;
+	if (c->deadline_ns && ade_now_mono_ns() >= c->deadline_ns) {
+		c->rc = ade_error_set(c->err, ADE_EBUSY,
+				      "the report took longer than its deadline (a writer holds "
+				      "'%s'?); try again",
+				      sqlite3_db_filename(db, "main"));
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK) {
+		if (!missing_table(db))
+			db_fail(c, db);
 		sqlite3_finalize(s);
 		return NULL;
 	}
@@ -85,6 +163,19 @@ static sqlite3_stmt *prep(struct ctx *c, sqlite3 *db, const char *q)
 	if (n >= 3 && c->to)
 		sqlite3_bind_text(s, 3, c->to, -1, SQLITE_STATIC);
 	return s;
+}
+
+/* Steps s (NULL: no rows): 1 for a row; 0 at the end or on an error, which is recorded. */
+static int row(struct ctx *c, sqlite3_stmt *s)
+{
+	if (!s)
+		return 0;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE)
+		db_fail(c, sqlite3_db_handle(s));
+	return 0;
 }
 
 #define RANGE " (?2 IS NULL OR ds >= ?2) AND (?3 IS NULL OR ds <= ?3) "
@@ -160,12 +251,13 @@ static int pipeline_known(struct ctx *c)
 	};
 	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
 		sqlite3_stmt *s = prep(c, i ? c->wh : c->st, qs[i]);
-		int found = s && sqlite3_step(s) == SQLITE_ROW;
+		int found = row(c, s);
 		sqlite3_finalize(s);
 		if (found)
 			return 1;
 	}
-	return 0;
+	/* A file that cannot be read says nothing about the pipeline: not "unknown". */
+	return c->rc ? -1 : 0;
 }
 
 static void widen(struct ctx *c, const char *ds)
@@ -187,14 +279,14 @@ static void find_dates(struct ctx *c)
 	sqlite3_stmt *s;
 
 	if ((s = prep(c, c->st, "SELECT min(ds), max(ds) FROM runs WHERE pipeline=?1 AND" RANGE)) &&
-	    sqlite3_step(s) == SQLITE_ROW) {
+	    row(c, s)) {
 		widen(c, col_text(s, 0));
 		widen(c, col_text(s, 1));
 	}
 	sqlite3_finalize(s);
 	if ((s = prep(c, c->wh,
 		      "SELECT min(ds), max(ds) FROM kpi_history WHERE pipeline=?1 AND batch='' AND" RANGE)) &&
-	    sqlite3_step(s) == SQLITE_ROW) {
+	    row(c, s)) {
 		widen(c, col_text(s, 0));
 		widen(c, col_text(s, 1));
 	}
@@ -211,7 +303,7 @@ static void find_dates(struct ctx *c)
 		 "run_number=(SELECT max(run_number) FROM runs x WHERE x.pipeline=r.pipeline AND "
 		 "x.ds=r.ds) ORDER BY ds");
 	int cap = 0;
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		if (day_of(col_text(s, 0), &d))
 			continue;
 		if (c->nfail == cap) {
@@ -225,7 +317,7 @@ static void find_dates(struct ctx *c)
 	s = prep(c, c->st,
 		 "SELECT run_id, ds, run_number, state, dir FROM runs WHERE pipeline=?1 AND" RANGE
 		 "ORDER BY ds DESC, run_number DESC LIMIT 1");
-	if (s && sqlite3_step(s) == SQLITE_ROW) {
+	if (row(c, s)) {
 		c->last_id = ade_xstrdup(col_text(s, 0));
 		c->last_ds = ade_xstrdup(col_text(s, 1));
 		c->last_num = sqlite3_column_int(s, 2);
@@ -247,7 +339,7 @@ static void series_from(struct ctx *c, sqlite3 *db, const char *q, const char *a
 	out->name = ade_xstrdup(name);
 	if (s && arg4)
 		sqlite3_bind_text(s, 4, arg4, -1, SQLITE_STATIC);
-	while (s && sqlite3_step(s) == SQLITE_ROW)
+	while (row(c, s))
 		if (!day_of(col_text(s, 0), &d) && sqlite3_column_type(s, 1) != SQLITE_NULL)
 			rp_series_add(out, d, sqlite3_column_double(s, 1), 0);
 	sqlite3_finalize(s);
@@ -303,7 +395,7 @@ static char *avg_salary_kpi(struct ctx *c)
 			       "SELECT kpi FROM kpi_history WHERE pipeline=?1 AND batch='' AND "
 			       "(kpi='avg_salary' OR kpi LIKE '%.avg\\_salary' ESCAPE '\\') GROUP BY kpi "
 			       "ORDER BY kpi='avg_salary' DESC, count(*) DESC, kpi LIMIT 1");
-	if (s && sqlite3_step(s) == SQLITE_ROW)
+	if (row(c, s))
 		k = ade_xstrdup(col_text(s, 0));
 	sqlite3_finalize(s);
 	return k;
@@ -444,7 +536,7 @@ static void gantt(struct ctx *c)
 		 "signal, reason FROM attempts WHERE run_id=?4 ORDER BY started_at, stage, attempt");
 	if (s)
 		sqlite3_bind_text(s, 4, c->last_id, -1, SQLITE_STATIC);
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		int64_t t0 = rp_parse_utc_ms(col_text(s, 3));
 		if (t0 < 0)
 			continue;
@@ -481,7 +573,7 @@ static void gantt(struct ctx *c)
 	s = prep(c, c->st, "SELECT stage, state FROM stages WHERE run_id=?4 ORDER BY rowid");
 	if (s)
 		sqlite3_bind_text(s, 4, c->last_id, -1, SQLITE_STATIC);
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		int k = 0;
 		while (k < nrows && strcmp(rows[k], col_text(s, 0)))
 			k++;
@@ -526,7 +618,8 @@ static void gantt(struct ctx *c)
 		rp_esc(c->o, title);
 		ade_strbuf_adds(c->o, "</text>\n");
 		double y1 = T + rowh * nrows;
-		for (double v = 0; v <= hi + step * 1e-6; v += step) {
+		for (int i_ = 0, nt_ = rp_tick_count(0, hi, step); i_ <= nt_; i_++) {
+			double v = i_ * step;
 			char lab[64];
 			rp_num(lab, sizeof(lab), round(v * 1e6) / 1e6);
 			double x = GX(v * unit);
@@ -655,7 +748,7 @@ static void section_stages(struct ctx *c)
 		"WHERE x.pipeline=r.pipeline AND x.ds=r.ds) AND a.attempt=(SELECT max(attempt) FROM "
 		"attempts y WHERE y.run_id=a.run_id AND y.stage=a.stage) AND a.ended_at IS NOT NULL "
 		"ORDER BY r.ds, a.started_at");
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		if (day_of(col_text(s, 0), &d))
 			continue;
 		int bad = strcmp(col_text(s, 4), "success") != 0;
@@ -729,8 +822,12 @@ static void section_validation(struct ctx *c)
 	/* Columns: the dates with results and the failed dates, the newest ones, oldest first. */
 	s = prep(c, c->wh,
 		 "SELECT DISTINCT ds FROM validation_results WHERE pipeline=?1 AND batch='' AND" RANGE);
-	while (s && sqlite3_step(s) == SQLITE_ROW)
-		str_index(&dates, &ndates, col_text(s, 0), 1);
+	/* Only real dates become columns: ds is data and is written into the SVG. */
+	while (row(c, s)) {
+		int32_t d;
+		if (!day_of(col_text(s, 0), &d))
+			str_index(&dates, &ndates, col_text(s, 0), 1);
+	}
 	sqlite3_finalize(s);
 	int nvalid = ndates;
 	for (int i = 0; i < c->nfail; i++) {
@@ -750,7 +847,7 @@ static void section_validation(struct ctx *c)
 	s = prep(c, c->wh,
 		 "SELECT ds, rule, status, severity, failures, evaluated, percent FROM "
 		 "validation_results WHERE pipeline=?1 AND batch='' AND" RANGE "ORDER BY ds, rowid");
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		int di = str_index(&dates, &ndates, col_text(s, 0), 0);
 		if (di < 0)
 			continue;
@@ -790,21 +887,26 @@ static void section_validation(struct ctx *c)
 			if (!day_of(dates[j], &d))
 				for (int k = 0; k < c->nfail; k++)
 					failed |= c->fail_days[k] == d;
-			if (j % every == 0 || failed)
+			if (j % every == 0 || failed) {
 				ade_strbuf_addf(c->o, "<text class=\"tick\" transform=\"translate(%.1f %.1f) "
-						      "rotate(-50)\"%s>%s</text>\n",
-						x + 3, T - 6, failed ? " style=\"fill:" RP_RED "\"" : "", dates[j]);
+						      "rotate(-50)\"%s>",
+						x + 3, T - 6, failed ? " style=\"fill:" RP_RED "\"" : "");
+				rp_esc(c->o, dates[j]);
+				ade_strbuf_adds(c->o, "</text>\n");
+			}
 		}
 		for (int j = 0; j < ndates; j++) {
 			int has = 0;
 			for (int i = 0; i < ncells && !has; i++)
 				has = v[i].date == j;
-			if (!has)
+			if (!has) {
 				ade_strbuf_addf(c->o, "<rect class=\"cell fail\" x=\"%.1f\" y=\"%.1f\" "
 						      "width=\"%.1f\" height=\"%.1f\" fill=\"" RP_RED "\" "
-						      "fill-opacity=\"0.15\" stroke=\"" RP_RED "\"><title>%s: run "
-						      "failed, no validation results</title></rect>\n",
-						L + cw * j + 1, T + 1, cw - 2, rowh * nrules - 2, dates[j]);
+						      "fill-opacity=\"0.15\" stroke=\"" RP_RED "\"><title>",
+						L + cw * j + 1, T + 1, cw - 2, rowh * nrules - 2);
+				rp_esc(c->o, dates[j]);
+				ade_strbuf_adds(c->o, ": run failed, no validation results</title></rect>\n");
+			}
 		}
 		for (int r = 0; r < nrules; r++) {
 			ade_strbuf_addf(c->o, "<text class=\"lab\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
@@ -824,7 +926,9 @@ static void section_validation(struct ctx *c)
 					bad ? " fail" : "", L + cw * x->date + 1, T + rowh * x->rule + 1,
 					cw - 2, rowh - 2, vcolor(x->status, x->severity));
 			rp_esc(c->o, rules[x->rule]);
-			ade_strbuf_addf(c->o, " %s: ", dates[x->date]);
+			ade_strbuf_adds(c->o, " ");
+			rp_esc(c->o, dates[x->date]);
+			ade_strbuf_adds(c->o, ": ");
 			rp_esc(c->o, x->status);
 			ade_strbuf_adds(c->o, " (");
 			rp_esc(c->o, x->severity);
@@ -844,16 +948,17 @@ static void section_validation(struct ctx *c)
 			if (v[i].date == j)
 				last = dates[j];
 	if (last) {
-		ade_strbuf_addf(c->o, "<h3>Rules on %s</h3>\n<div class=\"scroll\"><table><tr><th>rule</th>"
+		ade_strbuf_adds(c->o, "<h3>Rules on ");
+		rp_esc(c->o, last);
+		ade_strbuf_adds(c->o, "</h3>\n<div class=\"scroll\"><table><tr><th>rule</th>"
 				      "<th>kind</th><th>column</th><th>severity</th><th>status</th>"
-				      "<th>failures</th><th>evaluated</th><th>%% failed</th></tr>\n",
-				last);
+				      "<th>failures</th><th>evaluated</th><th>% failed</th></tr>\n");
 		s = prep(c, c->wh,
 			 "SELECT rule, kind, column_name, severity, status, failures, evaluated, percent "
 			 "FROM validation_results WHERE pipeline=?1 AND batch='' AND ds=?4 ORDER BY rowid");
 		if (s)
 			sqlite3_bind_text(s, 4, last, -1, SQLITE_STATIC);
-		while (s && sqlite3_step(s) == SQLITE_ROW) {
+		while (row(c, s)) {
 			const char *st = col_text(s, 4), *sev = col_text(s, 3);
 			const char *cls = !strcmp(st, "failed") ? (!strcmp(sev, "warn") ? "warn" : "fail") : NULL;
 			ade_strbuf_addf(c->o, "<tr%s%s%s>", cls ? " class=\"" : "", cls ? cls : "",
@@ -887,7 +992,7 @@ static void section_validation(struct ctx *c)
 static int count_rows(struct ctx *c, sqlite3 *db, const char *q)
 {
 	sqlite3_stmt *s = prep(c, db, q);
-	int n = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	int n = row(c, s) ? sqlite3_column_int(s, 0) : 0;
 	sqlite3_finalize(s);
 	return n;
 }
@@ -914,7 +1019,7 @@ static void section_schema(struct ctx *c)
 	s = prep(c, c->wh,
 		 "SELECT ds, dataset, version FROM schema_versions WHERE pipeline=?1 AND" RANGE
 		 "ORDER BY ds");
-	while (s && sqlite3_step(s) == SQLITE_ROW)
+	while (row(c, s))
 		if (!day_of(col_text(s, 0), &d) && sqlite3_column_type(s, 2) != SQLITE_NULL)
 			rp_series_add(series_named(&ver, &nv, col_text(s, 1)), d, col_num(s, 2), 0);
 	sqlite3_finalize(s);
@@ -930,7 +1035,7 @@ static void section_schema(struct ctx *c)
 	s = prep(c, c->wh,
 		 "SELECT ds, coalesce(action, kind, '?'), count(*) FROM schema_changes WHERE "
 		 "pipeline=?1 AND batch='' AND" RANGE "GROUP BY 1, 2 ORDER BY 1, 2");
-	while (s && sqlite3_step(s) == SQLITE_ROW)
+	while (row(c, s))
 		if (!day_of(col_text(s, 0), &d))
 			rp_series_add(series_named(&act, &na, col_text(s, 1)), d, col_num(s, 2), 0);
 	sqlite3_finalize(s);
@@ -954,7 +1059,7 @@ static void section_schema(struct ctx *c)
 		 "schema_changes WHERE pipeline=?1 AND batch='' AND" RANGE
 		 "ORDER BY ds DESC, seq LIMIT " STR(MAX_TABLE_ROWS));
 	int shown = 0;
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		const char *action = col_text(s, 6);
 		int bad = !strcmp(action, "fail") || !strcmp(action, "failed");
 		ade_strbuf_addf(c->o, "<tr%s>", bad ? " class=\"fail\"" : "");
@@ -984,7 +1089,7 @@ static void section_healing(struct ctx *c)
 	s = prep(c, c->wh,
 		 "SELECT ds, coalesce(action, '?'), count(*) FROM healing_log WHERE pipeline=?1 AND "
 		 "batch='' AND" RANGE "GROUP BY 1, 2 ORDER BY 1, 2");
-	while (s && sqlite3_step(s) == SQLITE_ROW)
+	while (row(c, s))
 		if (!day_of(col_text(s, 0), &d))
 			rp_series_add(series_named(&act, &na, col_text(s, 1)), d, col_num(s, 2), 0);
 	sqlite3_finalize(s);
@@ -1007,7 +1112,7 @@ static void section_healing(struct ctx *c)
 		 "SELECT ds, stage, column_name, kind, action, detail FROM healing_log WHERE "
 		 "pipeline=?1 AND batch='' AND" RANGE "ORDER BY ds DESC, stage, seq LIMIT " STR(MAX_TABLE_ROWS));
 	int shown = 0;
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while (row(c, s)) {
 		const char *action = col_text(s, 4);
 		ade_strbuf_addf(c->o, "<tr%s>", !strcmp(action, "drop") ? " class=\"warn\"" : "");
 		for (int k = 0; k < 5; k++)
@@ -1151,6 +1256,9 @@ static void lineage_svg(struct ctx *c, const cJSON *doc)
 	if (colw > 200)
 		colw = 200;
 	double nw = colw - 36 < 140 ? colw - 36 : 140;
+	/* Deep graphs (30-odd levels) leave no width: keep a sliver, and a non-negative count. */
+	if (nw < 8)
+		nw = 8;
 	size_t chars = (size_t)(nw / 7.5);
 	double H = T + maxrows * gap + 10;
 #define NX(i) (20 + n[i].depth * colw)
@@ -1160,8 +1268,10 @@ static void lineage_svg(struct ctx *c, const cJSON *doc)
 			      "<defs><marker id=\"rp-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
 			      "markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\">"
 			      "<path d=\"M0 0L10 5L0 10z\" fill=\"#777\"/></marker></defs>"
-			      "<text class=\"ct\" x=\"8\" y=\"20\">Stages and datasets of run %d of %s</text>\n",
-			W, H, c->last_num, c->last_ds);
+			      "<text class=\"ct\" x=\"8\" y=\"20\">Stages and datasets of run %d of ",
+			W, H, c->last_num);
+	rp_esc(c->o, c->last_ds);
+	ade_strbuf_adds(c->o, "</text>\n");
 	for (int k = 0; k < ne; k++) {
 		int a = e[k][0], b = e[k][1];
 		double xa = NX(a) + nw, ya = NY(a) + nh / 2, xb = NX(b), yb = NY(b) + nh / 2;
@@ -1317,8 +1427,11 @@ static void section_runs(struct ctx *c)
 		} r[MAX_RUN_BARS];
 		int n = 0;
 		double maxms = 0;
-		while (s && sqlite3_step(s) == SQLITE_ROW && n < MAX_RUN_BARS) {
-			snprintf(r[n].ds, sizeof(r[n].ds), "%s", col_text(s, 0));
+		while (row(c, s) && n < MAX_RUN_BARS) {
+			/* Written unescaped below: only a well-formed date gets through. */
+			int32_t d;
+			snprintf(r[n].ds, sizeof(r[n].ds), "%s",
+				 day_of(col_text(s, 0), &d) ? "bad date" : col_text(s, 0));
 			r[n].num = sqlite3_column_int(s, 1);
 			snprintf(r[n].state, sizeof(r[n].state), "%s", col_text(s, 2));
 			int64_t a = rp_parse_utc_ms(col_text(s, 3)), b = rp_parse_utc_ms(col_text(s, 4));
@@ -1339,7 +1452,8 @@ static void section_runs(struct ctx *c)
 				      "aria-label=\"Run durations\"><text class=\"ct\" x=\"8\" y=\"20\">"
 				      "Run durations (newest %d runs)</text>\n",
 				W, H, n);
-		for (double v = 0; v <= hi + step * 1e-6; v += step) {
+		for (int i_ = 0, nt_ = rp_tick_count(0, hi, step); i_ <= nt_; i_++) {
+			double v = i_ * step;
 			char lab[64];
 			double y = H - B - v / hi * (H - B - T);
 			rp_num(lab, sizeof(lab), round(v * 1e6) / 1e6);
@@ -1391,7 +1505,7 @@ static void section_runs(struct ctx *c)
 			 "(?2 IS NULL OR r.ds >= ?2) AND (?3 IS NULL OR r.ds <= ?3) "
 			 "ORDER BY r.ds DESC, r.run_number DESC LIMIT " STR(MAX_TABLE_ROWS));
 		int shown = 0;
-		while (s && sqlite3_step(s) == SQLITE_ROW) {
+		while (row(c, s)) {
 			const char *st = col_text(s, 2);
 			int64_t a = rp_parse_utc_ms(col_text(s, 3)), b = rp_parse_utc_ms(col_text(s, 4));
 			ade_strbuf_addf(c->o, "<tr%s>", !strcmp(st, "failed") ? " class=\"fail\"" : "");
@@ -1492,13 +1606,17 @@ static int check_date(const char *what, const char *v, struct ade_error *err)
 	return 0;
 }
 
-int ade_report_render(const char *home, const char *pipeline, const char *from, const char *to,
-		      struct ade_strbuf *out, struct ade_error *err)
+int ade_report_render_opts(const char *home, const char *pipeline, const char *from,
+			   const char *to, const struct ade_report_opts *o, struct ade_strbuf *out,
+			   struct ade_error *err)
 {
-	struct ctx c = {.home = home, .pipeline = pipeline, .from = from, .to = to, .o = out};
+	struct ctx c = {.home = home, .pipeline = pipeline, .from = from, .to = to, .o = out,
+			.err = err};
 	char *path;
 	int rc;
 
+	c.busy_ms = o && o->busy_timeout_ms > 0 ? o->busy_timeout_ms : ADE_REPORT_BUSY_TIMEOUT_MS;
+	c.deadline_ns = o ? o->deadline_ns : 0;
 	if (!pipeline || !*pipeline)
 		return ade_error_set(err, ADE_EINVAL, "no pipeline given");
 	if ((rc = check_date("--from", from, err)) || (rc = check_date("--to", to, err)))
@@ -1506,16 +1624,21 @@ int ade_report_render(const char *home, const char *pipeline, const char *from, 
 	if (from && to && strcmp(from, to) > 0)
 		return ade_error_set(err, ADE_EINVAL, "--from %s is after --to %s", from, to);
 	path = ade_xasprintf("%s/state.db", home);
-	rc = open_ro(path, &c.st, err);
+	rc = open_ro(&c, path, &c.st, err);
 	free(path);
 	if (rc)
 		return rc;
 	path = ade_xasprintf("%s/warehouse.db", home);
-	rc = open_ro(path, &c.wh, err);
+	rc = open_ro(&c, path, &c.wh, err);
 	free(path);
 	if (rc)
 		goto out;
-	if (!pipeline_known(&c)) {
+	int known = pipeline_known(&c);
+	if (known < 0) {
+		rc = c.rc;
+		goto out;
+	}
+	if (!known) {
 		rc = ade_error_set(err, ADE_ENOTFOUND,
 				   "no pipeline '%s' in '%s': no run in state.db and no load in the "
 				   "warehouse",
@@ -1534,6 +1657,8 @@ int ade_report_render(const char *home, const char *pipeline, const char *from, 
 	section_runs(&c);
 	ade_strbuf_adds(out, "</main><footer>ade report · self-contained: no script, no external "
 			     "file · docs/report.md</footer></body></html>\n");
+	/* Sections after a failed query have been skipped: the document is not the data. */
+	rc = c.rc;
 out:
 	sqlite3_close(c.st);
 	sqlite3_close(c.wh);
@@ -1543,4 +1668,10 @@ out:
 	free(c.last_state);
 	free(c.last_dir);
 	return rc;
+}
+
+int ade_report_render(const char *home, const char *pipeline, const char *from, const char *to,
+		      struct ade_strbuf *out, struct ade_error *err)
+{
+	return ade_report_render_opts(home, pipeline, from, to, NULL, out, err);
 }

@@ -17,6 +17,18 @@ struct ade_error;
 struct ade_strbuf;
 struct ade_exec_event;
 
+#include <stdint.h>
+
+/* How long one query of the report waits for a writer's lock by default (the CLI). */
+#define ADE_REPORT_BUSY_TIMEOUT_MS 10000
+
+struct ade_report_opts {
+	/* Per statement, how long to wait for a writer's lock; 0: ADE_REPORT_BUSY_TIMEOUT_MS. */
+	int busy_timeout_ms;
+	/* An ade_now_mono_ns() value after which every query fails (ADE_EBUSY); 0: none. */
+	int64_t deadline_ns;
+};
+
 /*
  * Appends the whole HTML report of pipeline (a pipeline NAME) under home
  * to out: KPI trends, the last run's Gantt chart, stage durations and
@@ -30,13 +42,21 @@ struct ade_exec_event;
  * gives sections that say "no data".  No global state: safe to call
  * repeatedly and from several threads of a long-lived process.
  *
- * Returns 0, or -1 with err set: ADE_EINVAL for a malformed date or
- * from after to, ADE_ENOTFOUND when home knows nothing of the pipeline
- * (no run in state.db and no row in the warehouse), ADE_EDB when a file
- * exists but cannot be read.  On error out may hold a partial document.
+ * Returns 0, or a negative code with err set: ADE_EINVAL for a malformed
+ * date or from after to, ADE_ENOTFOUND when home knows nothing of the
+ * pipeline (no run in state.db and no row in the warehouse), ADE_EBUSY
+ * when a writer held a file past the busy timeout (or the deadline
+ * passed), ADE_EDB when a file exists but cannot be read (corrupt, not a
+ * database).  The message names the file.  On error out may hold a
+ * partial document.
  */
 int ade_report_render(const char *home, const char *pipeline, const char *from, const char *to,
 		      struct ade_strbuf *out, struct ade_error *err);
+
+/* The same with explicit waits (o may be NULL: the defaults above); for `ade serve`. */
+int ade_report_render_opts(const char *home, const char *pipeline, const char *from,
+			   const char *to, const struct ade_report_opts *o, struct ade_strbuf *out,
+			   struct ade_error *err);
 
 /*
  * An executor observer (ade_exec_opts.on_event; arg is unused and may be

@@ -198,12 +198,26 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 			       "SELECT ds, run_number, state, started_at, ended_at FROM runs WHERE "
 			       "run_id=?1",
 			       -1, &s, NULL) != SQLITE_OK) {
-		rc = ade_error_set(err, ADE_EDB, "'%s': %s", path, sqlite3_errmsg(db));
+		int code = sqlite3_errcode(db) & 0xff;
+		rc = ade_error_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? ADE_EBUSY : ADE_EDB,
+				   "'%s': %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
+	/*
+	 * Past this first read the transaction holds its snapshot, so the
+	 * queries below cannot meet a lock; they only lack rows or tables.
+	 */
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_ROW) {
+	int step = sqlite3_step(s);
+	if (step == SQLITE_DONE) {
 		rc = ade_error_set(err, ADE_ENOTFOUND, "no run '%s' in '%s'", run_id, path);
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		/* A lock held past the timeout, or a damaged file: not "no such run". */
+		int code = sqlite3_errcode(db) & 0xff;
+		rc = ade_error_set(err, code == SQLITE_BUSY || code == SQLITE_LOCKED ? ADE_EBUSY : ADE_EDB,
+				   "reading run '%s' from '%s': %s", run_id, path, sqlite3_errmsg(db));
 		goto out;
 	}
 	root = cJSON_CreateObject();

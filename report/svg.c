@@ -102,7 +102,17 @@ void rp_nice_range(double lo, double hi, int want, double *nlo, double *nhi, dou
 		lo = hi;
 		hi = t;
 	}
-	if (hi == lo && lo == 0) {
+	/*
+	 * Values an ulp or so apart are equal for a chart: their difference
+	 * would give a step below the spacing of doubles near them, and
+	 * lo + step would then never pass hi.
+	 */
+	if (hi - lo < fabs(hi) * 1e-12)
+		hi = lo;
+	if (!isfinite(lo) || !isfinite(hi)) {
+		lo = 0; /* callers drop non-finite values; never loop on them anyway */
+		hi = 1;
+	} else if (hi == lo && lo == 0) {
 		hi = 1; /* all zeros: counts and rates, which are never negative */
 	} else if (hi == lo) {
 		double d = fabs(lo) * 0.1;
@@ -118,6 +128,14 @@ void rp_nice_range(double lo, double hi, int want, double *nlo, double *nhi, dou
 	*nhi = ceil(hi / *step - 1e-9) * *step;
 	if (*nhi <= *nlo)
 		*nhi = *nlo + *step;
+}
+
+int rp_tick_count(double lo, double hi, double step)
+{
+	if (!(step > 0) || !isfinite(lo) || !isfinite(hi) || hi < lo)
+		return 0;
+	double n = floor((hi - lo) / step + 1e-6);
+	return n > RP_MAX_TICKS ? RP_MAX_TICKS : (int)n;
 }
 
 /* A tick label: thousands as k and millions as M when the step allows it. */
@@ -243,7 +261,9 @@ void rp_line_chart(struct ade_strbuf *o, const struct rp_chart *c)
 	rp_esc(o, c->title);
 	ade_strbuf_adds(o, "</text>\n");
 	/* Horizontal grid and y labels. */
-	for (double v = ylo; v <= yhi + ystep * 1e-6; v += ystep) {
+	/* Counted, not accumulated: v += step can stall or drift on large values. */
+	for (int i = 0, nt = rp_tick_count(ylo, yhi, ystep); i <= nt; i++) {
+		double v = ylo + i * ystep;
 		double y = YP(v);
 		tick_label(a, sizeof(a), v, ystep);
 		ade_strbuf_addf(o, "<line class=\"gl\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"

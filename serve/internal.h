@@ -30,6 +30,8 @@ struct req {
 	const char *ctype;
 	struct ade_strbuf body;  /* the response body (owned until sent) */
 	int html;                /* body is the HTML report: stricter CSP */
+	int html_errors;         /* a browser page: a 503 is answered in HTML, not JSON */
+	int64_t deadline_ns;     /* ade_now_mono_ns() after which queries give up */
 };
 
 /*
@@ -40,7 +42,10 @@ struct req {
  */
 int serve_db(struct req *r, enum serve_db which, sqlite3 **db, struct ade_error *err);
 
-/* Sets a JSON error response {"error": {"status", "message"}}. */
+/*
+ * Sets a JSON error response {"error": {"status", "message"}}; a 503 of a
+ * request with html_errors set is a small HTML page instead.
+ */
 void serve_error(struct req *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

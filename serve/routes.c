@@ -6,6 +6,7 @@
  * checked to resolve inside the home before anything is opened.
  */
 #include "internal.h"
+#include "serve.h"
 
 #include "artifacts/artifacts.h"
 #include "core/date.h"
@@ -38,13 +39,31 @@ static void json_body(struct req *r, cJSON *o)
 	r->ctype = JSON;
 }
 
+/*
+ * Any SQLite error is 503 (with Retry-After): a writer held the file past
+ * ADE_SERVE_BUSY_TIMEOUT_MS or the request's deadline passed (busy,
+ * locked, interrupted), or the file cannot be read now (corrupt, being
+ * replaced).  Either way the request was fine and the server cannot
+ * answer it at the moment.
+ */
 static void db_failed(struct req *r, sqlite3 *db, const char *what)
 {
-	int code = sqlite3_errcode(db);
+	int code = sqlite3_errcode(db) & 0xff;
+	const char *path = sqlite3_db_filename(db, "main");
 
-	/* A writer held the file for the whole busy timeout: try again later. */
-	serve_error(r, code == SQLITE_BUSY || code == SQLITE_LOCKED ? 503 : 500, "%s: %s", what,
-		    sqlite3_errmsg(db));
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_INTERRUPT)
+		serve_error(r, 503, "%s: '%s' is locked by a writer; try again (%s)", what,
+			    path ? path : "?", sqlite3_errmsg(db));
+	else
+		serve_error(r, 503, "%s: cannot read '%s': %s", what, path ? path : "?",
+			    sqlite3_errmsg(db));
+}
+
+/* 1 when the last error of db is a table it does not have (yet): no rows, not an error. */
+static int missing_table(sqlite3 *db)
+{
+	return (sqlite3_errcode(db) & 0xff) == SQLITE_ERROR &&
+	       !strncmp(sqlite3_errmsg(db), "no such table", 13);
 }
 
 /* Opens a database for this request; on failure answers 500 and returns -1. */
@@ -87,6 +106,8 @@ static int pipeline_known(struct req *r, const char *name)
 		if (!db)
 			continue;
 		if (sqlite3_prepare_v2(db, sql[w], -1, &s, NULL) != SQLITE_OK) {
+			if (missing_table(db))
+				continue;
 			db_failed(r, db, "looking up the pipeline");
 			return -1;
 		}
@@ -164,9 +185,11 @@ static int arg_int(struct req *r, const char *name, long min, long max, long def
 	*out = def;
 	if (!v)
 		return 0;
+	/* Digits only: strtol alone would take " +5" or "-0". */
+	size_t nd = strspn(v, "0123456789");
 	errno = 0;
-	long n = strtol(v, &end, 10);
-	if (!*v || *end || errno || n < min || n > max) {
+	long n = nd ? strtol(v, &end, 10) : 0;
+	if (!nd || v[nd] || errno || n < min || n > max) {
 		serve_error(r, 400, "parameter '%s' must be an integer from %ld to %ld, not '%.40s'",
 			    name, min, max, v);
 		return -1;
@@ -691,7 +714,14 @@ void route_lineage(struct req *r)
 		return;
 	}
 	int number = sqlite3_column_int(s, 0);
-	char *run_id = ade_xstrdup((const char *)sqlite3_column_text(s, 1));
+	const char *rid = (const char *)sqlite3_column_text(s, 1);
+	if (!rid) {
+		/* NULL for a NULL column, or when SQLite ran out of memory converting it. */
+		serve_error(r, 500, "run %d of %s for %s has no run id in state.db", number, pipeline, ds);
+		sqlite3_finalize(s);
+		return;
+	}
+	char *run_id = ade_xstrdup(rid);
 	sqlite3_finalize(s);
 
 	cJSON *doc = NULL;
@@ -759,7 +789,7 @@ static void art_date(struct art_walk *w, const char *pipeline, const char *ds)
 	for (int i = 0; i < n; i++) {
 		int num, len = 0;
 		const char *name = ents[i]->d_name;
-		if (w->n < w->limit && sscanf(name, "run-%d.tar.zst%n", &num, &len) == 1 &&
+		if (w->n <= w->limit && sscanf(name, "run-%d.tar.zst%n", &num, &len) == 1 &&
 		    len == (int)strlen(name) && num > 0) {
 			char *path = ade_xasprintf("%s/%s", dir, name);
 			struct stat st;
@@ -850,7 +880,11 @@ void route_artifacts(struct req *r)
 		}
 	}
 	free(root);
-	cJSON_AddBoolToObject(o, "truncated", w.n >= limit);
+	/* One more than the limit was collected: only then is the list really cut. */
+	int truncated = w.n > limit;
+	if (truncated)
+		cJSON_DeleteItemFromArray(w.list, (int)limit);
+	cJSON_AddBoolToObject(o, "truncated", truncated);
 	json_body(r, o);
 	cJSON_Delete(o);
 }
@@ -867,7 +901,8 @@ void route_metrics(struct req *r)
 	    need_db(r, DB_WAREHOUSE, &wh))
 		return;
 	if (ade_metrics_render_db(state, wh, &r->body, &err)) {
-		serve_error(r, err.code == ADE_EBUSY ? 503 : 500, "%s", err.msg);
+		/* Locked past the short timeout, or unreadable: see db_failed. */
+		serve_error(r, err.code == ADE_EBUSY || err.code == ADE_EDB ? 503 : 500, "%s", err.msg);
 		return;
 	}
 	r->status = 200;
@@ -901,6 +936,22 @@ static void html_escape(struct ade_strbuf *sb, const char *s)
 	}
 }
 
+/*
+ * A path segment: everything but RFC 3986's unreserved characters
+ * percent-encoded, so the result is also safe inside an HTML attribute.
+ */
+static void url_escape(struct ade_strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			ade_strbuf_addc(sb, (char)c);
+		else
+			ade_strbuf_addf(sb, "%%%02X", c);
+	}
+}
+
 /* Every pipeline state.db or the warehouse knows, sorted, into a cJSON array. */
 static int list_pipelines(struct req *r, cJSON *out)
 {
@@ -920,6 +971,8 @@ static int list_pipelines(struct req *r, cJSON *out)
 		if (!db)
 			continue;
 		if (sqlite3_prepare_v2(db, sql[w], -1, &s, NULL) != SQLITE_OK) {
+			if (missing_table(db))
+				continue;
 			db_failed(r, db, "pipelines");
 			goto fail;
 		}
@@ -957,11 +1010,15 @@ fail:
 static void render_report(struct req *r, const char *pipeline, const char *from, const char *to)
 {
 	struct ade_error err = {0};
+	/* Short waits and the request's deadline: see ADE_SERVE_BUSY_TIMEOUT_MS. */
+	struct ade_report_opts o = {.busy_timeout_ms = ADE_SERVE_BUSY_TIMEOUT_MS,
+				    .deadline_ns = r->deadline_ns};
 
-	if (ade_report_render(r->srv->home, pipeline, from, to, &r->body, &err)) {
+	if (ade_report_render_opts(r->srv->home, pipeline, from, to, &o, &r->body, &err)) {
 		int code = err.code;
-		serve_error(r, code == ADE_EINVAL ? 400 : code == ADE_ENOTFOUND ? 404 : 500, "%s",
-			    err.msg);
+		serve_error(r, code == ADE_EINVAL ? 400 : code == ADE_ENOTFOUND ? 404
+			       : code == ADE_EBUSY || code == ADE_EDB ? 503 : 500,
+			    "%s", err.msg);
 		return;
 	}
 	r->status = 200;
@@ -974,6 +1031,7 @@ void route_dashboard(struct req *r, const char *pipeline)
 	static const char *const allowed[] = {"pipeline", "from", "to", NULL};
 	char from[11], to[11];
 
+	r->html_errors = 1;
 	if (serve_args_check(r, allowed, NULL) || arg_date(r, "from", 0, from) ||
 	    arg_date(r, "to", 0, to))
 		return;
@@ -1031,7 +1089,7 @@ void route_dashboard(struct req *r, const char *pipeline)
 		const cJSON *it;
 		cJSON_ArrayForEach(it, names) {
 			ade_strbuf_adds(sb, "<li><a href=\"/report/");
-			html_escape(sb, it->valuestring);
+			url_escape(sb, it->valuestring);
 			if (from[0] || to[0])
 				ade_strbuf_addf(sb, "?%s%s%s%s%s", from[0] ? "from=" : "", from,
 						from[0] && to[0] ? "&amp;" : "", to[0] ? "to=" : "", to);

@@ -29,6 +29,16 @@ struct ade_error;
 #define ADE_SERVE_MAX_URL 2048              /* bytes of the decoded path */
 #define ADE_SERVE_TIMEOUT_S 15              /* idle connection timeout */
 #define ADE_SERVE_DEFAULT_THREADS 4
+/*
+ * A request waits at most this long for a writer's lock on state.db or
+ * the warehouse, per statement, and stops querying at the deadline; then
+ * it is answered 503 with Retry-After.  Each pool thread multiplexes many
+ * connections, so a handler blocked on a lock would stall the others
+ * (even /healthz): waits are kept short.
+ */
+#define ADE_SERVE_BUSY_TIMEOUT_MS 250
+#define ADE_SERVE_REQUEST_DEADLINE_MS 5000
+#define ADE_SERVE_RETRY_AFTER_S 2           /* the Retry-After of a 503 */
 
 struct ade_serve_opts {
 	const char *home;   /* absolute; borrowed for the server's life */

@@ -23,6 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define ADE_STR_(x) #x
+#define ADE_STR(x) ADE_STR_(x)
+
 /* ---- listen address -------------------------------------------------- */
 
 int ade_serve_parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
@@ -89,7 +92,31 @@ struct thread_dbs {
 	sqlite3 *db[DB_N];
 	dev_t dev[DB_N];
 	ino_t ino[DB_N];
+	int64_t deadline_ns; /* of the request this thread answers now */
 };
+
+/*
+ * The busy handler of the server's connections: a few milliseconds
+ * between tries, ADE_SERVE_BUSY_TIMEOUT_MS per lock wait, never past the
+ * request's deadline.
+ */
+static int busy_wait(void *arg, int n)
+{
+	const struct thread_dbs *t = arg;
+
+	if ((int64_t)n * 5 >= ADE_SERVE_BUSY_TIMEOUT_MS || ade_now_mono_ns() >= t->deadline_ns)
+		return 0;
+	sqlite3_sleep(5);
+	return 1;
+}
+
+/* Interrupts a query still running at the request's deadline. */
+static int past_deadline(void *arg)
+{
+	const struct thread_dbs *t = arg;
+
+	return ade_now_mono_ns() >= t->deadline_ns;
+}
 
 static void thread_dbs_free(void *p)
 {
@@ -111,6 +138,7 @@ int serve_db(struct req *r, enum serve_db which, sqlite3 **db, struct ade_error 
 		t = ade_xcalloc(1, sizeof(*t));
 		pthread_setspecific(r->srv->dbkey, t);
 	}
+	t->deadline_ns = r->deadline_ns;
 	char *path = ade_xasprintf("%s/%s", r->srv->home,
 				   which == DB_STATE ? "state.db" : "warehouse.db");
 	if (stat(path, &st) < 0) {
@@ -128,6 +156,9 @@ int serve_db(struct req *r, enum serve_db which, sqlite3 **db, struct ade_error 
 		if ((rc = ade_metrics_open_readonly(path, &t->db[which], err)) == 0) {
 			t->dev[which] = st.st_dev;
 			t->ino[which] = st.st_ino;
+			/* Replaces the opener's long timeout: see ADE_SERVE_BUSY_TIMEOUT_MS. */
+			sqlite3_busy_handler(t->db[which], busy_wait, t);
+			sqlite3_progress_handler(t->db[which], 1000, past_deadline, t);
 		} else if (rc == ADE_ENOTFOUND) {
 			rc = 0;
 		}
@@ -154,12 +185,33 @@ void serve_error(struct req *r, int status, const char *fmt, ...)
 	char *text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	ade_strbuf_reset(&r->body);
+	r->status = status;
+	r->html = 0;
+	if (r->html_errors && status == 503) {
+		/* A person reloads a page; a script reads the JSON of the API routes. */
+		ade_strbuf_adds(&r->body, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+					  "<title>ade: try again</title></head><body>\n"
+					  "<h1>503 Service Unavailable</h1>\n<p>");
+		for (const char *p = msg; *p; p++) {
+			switch (*p) {
+			case '&': ade_strbuf_adds(&r->body, "&amp;"); break;
+			case '<': ade_strbuf_adds(&r->body, "&lt;"); break;
+			case '>': ade_strbuf_adds(&r->body, "&gt;"); break;
+			case '"': ade_strbuf_adds(&r->body, "&quot;"); break;
+			case '\'': ade_strbuf_adds(&r->body, "&#39;"); break;
+			default: ade_strbuf_addc(&r->body, *p);
+			}
+		}
+		ade_strbuf_addf(&r->body, "</p>\n<p>Reload in %d seconds.</p>\n</body></html>\n",
+				ADE_SERVE_RETRY_AFTER_S);
+		r->ctype = "text/html; charset=utf-8";
+		free(text);
+		return;
+	}
 	ade_strbuf_adds(&r->body, text);
 	ade_strbuf_addc(&r->body, '\n');
 	free(text);
-	r->status = status;
 	r->ctype = "application/json";
-	r->html = 0;
 }
 
 const char *serve_arg(struct req *r, const char *name)
@@ -267,6 +319,55 @@ static int authorized(struct req *r)
 	return token_equal(h, n, r->srv->token);
 }
 
+/* 1 when s[0..n) is an IPv4 address in 127.0.0.0/8 written in dotted decimal. */
+static int loopback_v4(const char *s, size_t n)
+{
+	char buf[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (n >= sizeof(buf))
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET, buf, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/*
+ * Without a token, the only protection is that the server listens on
+ * loopback; a web page could still reach it through the user's browser by
+ * DNS rebinding (its own name, re-pointed at 127.0.0.1).  The browser then
+ * sends that name as Host, so only loopback names and addresses are
+ * accepted: 127.x.x.x, [::1], localhost, each with an optional :PORT.
+ * The bound address is always one of these (without a token only loopback
+ * is allowed).  A request without Host (HTTP/1.0) comes from no browser.
+ */
+static int host_ok(struct req *r)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	size_t n;
+
+	if (!h)
+		return 1;
+	if (h[0] == '[') {
+		const char *close = strchr(h, ']');
+		if (!close || (size_t)(close - h) != 4 || strncmp(h, "[::1]", 5))
+			return 0;
+		n = 5;
+	} else {
+		n = strcspn(h, ":");
+		if (!((n == 9 && !strncasecmp(h, "localhost", 9)) || loopback_v4(h, n)))
+			return 0;
+	}
+	if (h[n] == '\0')
+		return 1;
+	if (h[n] != ':' || !h[n + 1] || strlen(h + n + 1) > 5)
+		return 0;
+	for (const char *p = h + n + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
 static void dispatch(struct req *r)
 {
 	const char *p = r->path;
@@ -326,6 +427,9 @@ static enum MHD_Result send_req(struct req *r, const char *allow)
 					: "default-src 'none'; frame-ancestors 'none'");
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (r->status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+					ADE_STR(ADE_SERVE_RETRY_AFTER_S));
 	if (r->status == 401)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 					"Bearer realm=\"ade\"");
@@ -357,6 +461,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		r.deadline_ns = ade_now_mono_ns() + (int64_t)ADE_SERVE_REQUEST_DEADLINE_MS * 1000000;
 		dispatch(&r);
 	} else {
 		int n_headers = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
@@ -376,6 +481,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			serve_error(&r, 414, "path longer than %d bytes", ADE_SERVE_MAX_URL);
 		} else if ((clen && strcmp(clen, "0")) || te) {
 			serve_error(&r, 413, "a GET request takes no body");
+		} else if (!r.srv->token && !host_ok(&r)) {
+			serve_error(&r, 421, "Host '%.100s' is not this server: without a token only "
+					     "localhost, 127.x.x.x and [::1] are answered (DNS rebinding)",
+				    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								MHD_HTTP_HEADER_HOST));
 		} else if (r.srv->token && strcmp(url, "/healthz") && !authorized(&r)) {
 			serve_error(&r, 401, "this server needs 'Authorization: Bearer TOKEN'");
 		} else {

@@ -126,10 +126,14 @@ has "runs counted by state" 'ade_pipeline_runs{pipeline="emp",state="success"} 1
 # Label values from data are escaped: a KPI name with a quote, a backslash
 # and a newline, on a newer date so it is the one exported.
 sqlite3 "$H/warehouse.db" "INSERT INTO kpi_history(pipeline, ds, batch, kpi, value)
-  VALUES('emp', '2026-02-01', '', 'we\"ird\\kpi' || char(10) || 'x', 1.5)"
+  VALUES('emp', '2026-02-01', '', 'we\"ird\\kpi' || char(10) || 'x', 1.5),
+        ('emp', '2026-02-01', '', 'huge', 1e20), ('emp', '2026-02-01', '', 'tiny', -1e300)"
 "$BIN/ade" --home "$H" run bad.yaml --date 2026-01-02 > bad2.log 2>&1
 promcheck "promtool accepts escaped label values" "$P"
 has "quote, backslash and newline escaped" 'ade_kpi{pipeline="emp",kpi="we\"ird\\kpi\nx"} 1.5' "$P"
+# Beyond long long's range: no conversion (undefined behaviour) on the way.
+has "a KPI of 1e20 is exported" 'ade_kpi{pipeline="emp",kpi="huge"} 1e+20' "$P"
+has "a KPI of -1e300 is exported" 'ade_kpi{pipeline="emp",kpi="tiny"} -1e+300' "$P"
 
 if [ $FAIL = 0 ]; then rm -rf "$T"; else echo "kept $T"; fi
 if [ $FAIL = 0 ] && [ -z "$PROMTOOL" ]; then

@@ -16,6 +16,8 @@
 
 #include <sqlite3.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static sqlite3 *mem(const char *sql)
 {
@@ -105,6 +107,52 @@ static void test_kpis_newest_date_escaped(void **state)
 	sqlite3_close(wh);
 }
 
+/* Values beyond long long's range print as doubles, with no (undefined) conversion. */
+static void test_huge_values(void **state)
+{
+	sqlite3 *wh = mem(
+		"CREATE TABLE kpi_history(pipeline TEXT, ds TEXT, batch TEXT, kpi TEXT, value REAL,"
+		" run_id TEXT);"
+		"INSERT INTO kpi_history VALUES('p','2026-01-01','','big',1e20,NULL);"
+		"INSERT INTO kpi_history VALUES('p','2026-01-01','','neg',-9.3e18,NULL);"
+		"INSERT INTO kpi_history VALUES('p','2026-01-01','','int',123456789012345,NULL);");
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	struct ade_error err = {0};
+
+	(void)state;
+	assert_int_equal(ade_metrics_render_db(NULL, wh, &sb, &err), 0);
+	assert_non_null(strstr(sb.buf, "ade_kpi{pipeline=\"p\",kpi=\"big\"} 1e+20\n"));
+	assert_non_null(strstr(sb.buf, "ade_kpi{pipeline=\"p\",kpi=\"neg\"} -9.3e+18\n"));
+	assert_non_null(strstr(sb.buf, "ade_kpi{pipeline=\"p\",kpi=\"int\"} 123456789012345\n"));
+	ade_strbuf_release(&sb);
+	sqlite3_close(wh);
+}
+
+/* A file that is not a database is an error (ADE_EDB), not an empty exposition. */
+static void test_corrupt_is_error(void **state)
+{
+	char path[] = "/tmp/ade-metrics-XXXXXX";
+	int fd = mkstemp(path);
+	sqlite3 *db = NULL;
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	struct ade_error err = {0};
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(write(fd, "not a database\n", 15), 15);
+	close(fd);
+	assert_int_equal(ade_metrics_open_readonly(path, &db, &err), 0);
+	assert_int_equal(ade_metrics_render_db(NULL, db, &sb, &err), ADE_EDB);
+	assert_non_null(strstr(err.msg, "not a database"));
+	assert_int_equal(sb.len, 0);
+	/* The read transaction was ended: the connection is reusable. */
+	assert_true(sqlite3_get_autocommit(db));
+	sqlite3_close(db);
+	unlink(path);
+	ade_strbuf_release(&sb);
+}
+
 static void test_empty(void **state)
 {
 	struct ade_strbuf sb = ADE_STRBUF_INIT;
@@ -121,6 +169,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_families),
 		cmocka_unit_test(test_kpis_newest_date_escaped),
+		cmocka_unit_test(test_huge_values),
+		cmocka_unit_test(test_corrupt_is_error),
 		cmocka_unit_test(test_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,5 +215,45 @@ check "which says there is no warehouse" grep -q "No warehouse in this home yet"
 check "and has the run's Gantt chart" grep -q '<title>a attempt 1: success' tiny.html
 check "and its run_summary.json" test -s "$T/nowh/runs/tiny/2026-03-01/run-1/run_summary.json"
 
+# ---- a warehouse the report must survive ------------------------------------------
+# Built by hand: only the tables that matter (the others are missing, which
+# is "no data", not an error).  Two avg_salary values one ulp apart once made
+# the y-axis tick loop spin forever, appending SVG; dates in
+# validation_results are data and once reached the SVG unescaped.
+U=$T/odd
+mkdir -p "$U"
+$PY - "$U/warehouse.db" <<'EOF2'
+import math, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("CREATE TABLE kpi_history(pipeline TEXT, batch TEXT, ds TEXT, kpi TEXT, value REAL)")
+db.executemany("INSERT INTO kpi_history VALUES('odd','',?, 'avg_salary', ?)",
+               [("2026-03-01", 1234.56), ("2026-03-02", math.nextafter(1234.56, 2e3))])
+db.execute("CREATE TABLE validation_results(pipeline TEXT, batch TEXT, ds TEXT, rule TEXT, kind TEXT, "
+           "column_name TEXT, severity TEXT, status TEXT, failures REAL, evaluated REAL, percent REAL)")
+# Another pipeline, so that each check stands without the other fix.
+db.execute("INSERT INTO kpi_history VALUES('xss','','2026-03-01','rows',3)")
+db.executemany("INSERT INTO validation_results VALUES('xss','',?,'r1','not_null','c','fail',?,?,2,?)",
+               [('"/><script>alert(1)</script>', "failed", 1, 50),
+                ("2026-03-01", "passed", 0, 0), ("2026-03-02", "passed", 0, 0)])
+db.commit()
+EOF2
+# A hang here is the bug; timeout keeps the suite (and the memory it eats) bounded.
+timeout 15 "$BIN/ade" --home "$U" report odd --out odd.html > out 2> err
+same "values an ulp apart: the report renders (no endless tick loop)" 0 $?
+check "and their chart has a few y ticks, not thousands" \
+  sh -c "[ \$(grep -c '<line class=\"gl\"' odd.html) -lt 200 ]"
+timeout 15 "$BIN/ade" --home "$U" report xss --out xss.html > out 2> err
+same "a ds that is not a date: the report renders" 0 $?
+check "and that ds is not written raw" sh -c "! grep -q '<script>alert(1)' xss.html"
+check "the real dates are still in the heatmap" grep -q 'r1 2026-03-02: passed' xss.html
+
+# A warehouse.db that is not a database is an unusable home (exit 4), not "no data".
+cp -r "$T/nowh" "$T/corrupt"
+yes 'not a database' | head -c 8192 > "$T/corrupt/warehouse.db"
+"$BIN/ade" --home "$T/corrupt" report tiny --out corrupt.html > out 2> err
+same "a corrupt warehouse.db exits 4" 4 $?
+check "and the message names the file" grep -q "warehouse.db.*not a database" err
+check "and no report is written" test ! -e corrupt.html
+
 if [ "$FAIL" = 0 ]; then rm -rf "$T"; else echo "# kept $T"; fi
 [ "$FAIL" = 0 ]

@@ -174,6 +174,25 @@ for i in $(seq 1 80); do set -- "$@" -H "X-H$i: v"; done
 get 431 healthz "$@"; json error 431
 get 200 healthz # still serving after all that
 
+# --- integers are digits only; truncated only when archives were left out
+get 400 "api/v1/runs?limit=%20%2B5"; json error 400
+get 400 "api/v1/runs?limit=%2B5"; json error 400
+get 200 "api/v1/artifacts?limit=3"; json artifacts 3
+grep -q '"truncated":false' "$T/body" && ok "  exactly limit archives: not truncated" \
+  || bad "  exactly limit archives said truncated: $(cat "$T/body")"
+get 200 "api/v1/artifacts?limit=2"; json artifacts 2
+grep -q '"truncated":true' "$T/body" && ok "  more than limit archives: truncated" \
+  || bad "  more than limit archives not truncated: $(cat "$T/body")"
+
+# --- without a token, only loopback Host names are answered (DNS rebinding)
+get 421 healthz -H "Host: evil.example"; json error 421
+get 421 api/v1/runs -H "Host: attacker.example:8080"; json error 421
+get 421 "" -H "Host: 127.0.0.1.evil.example"
+get 421 api/v1/runs -H "Host: [::2]:80"
+get 200 healthz -H "Host: localhost:8080"
+get 200 api/v1/runs -H "Host: 127.0.0.2"
+get 200 api/v1/runs -H "Host: [::1]:80"
+
 # --- SIGTERM stops it with exit 0
 kill -TERM "$SPID"; wait "$SPID"; rc=$?
 same "SIGTERM stops ade serve with exit 0" 0 "$rc"
@@ -205,6 +224,7 @@ get 401 api/v1/runs -H "Authorization: Basic czNjcmV0LXRva2Vu"
 get 200 api/v1/runs -H "Authorization: Bearer s3cret-token"; json runs 3
 get 200 healthz
 get 401 ""
+get 200 api/v1/runs -H "Authorization: Bearer s3cret-token" -H "Host: ade.example.com"
 kill -TERM "$SPID"; wait "$SPID"
 same "the token server stops with exit 0" 0 $?
 
@@ -233,6 +253,51 @@ same "the backfill during serving succeeds" 0 "$rc"
 get 200 "api/v1/kpis?pipeline=emp"; json kpis "15:"
 kill -TERM "$SPID"; wait "$SPID"
 same "stopped cleanly after the backfill" 0 $?
+
+# --- a writer holding the warehouse: 503 with Retry-After, soon; /healthz stays up
+start_server s4.out --listen 127.0.0.1:0 || { bad "restart failed"; cat s4.out.err; }
+mkfifo lockfifo
+sqlite3 "$H/warehouse.db" < lockfifo > lock.out 2>&1 &
+LOCKER=$!
+PIDS="$PIDS $LOCKER"
+exec 3> lockfifo
+# WAL lets readers past BEGIN EXCLUSIVE; exclusive locking mode shuts them out.
+# It needs the file to itself for a moment, hence before any request opens it.
+printf '.timeout 10000\nPRAGMA locking_mode=EXCLUSIVE;\nBEGIN EXCLUSIVE;\nSELECT count(*) FROM loads;\n' >&3
+n=0
+until sqlite3 -readonly "$H/warehouse.db" 'SELECT 1 FROM loads LIMIT 1' 2>&1 | grep -q locked; do
+  n=$((n + 1)); [ $n -lt 100 ] || break; sleep 0.1
+done
+[ $n -lt 100 ] && ok "the warehouse is locked by another process" || bad "could not lock the warehouse"
+get 503 "api/v1/kpis?pipeline=emp"; json error 503
+grep -qi '^retry-after: [0-9]' "$T/headers" && ok "  503 has Retry-After" || bad "  no Retry-After"
+get 503 ""
+grep -qi '^content-type: text/html' "$T/headers" && grep -q '503' "$T/body" \
+  && ok "  / answers a 503 page in HTML" || bad "  / 503 is not HTML: $(head -c 200 "$T/body")"
+get 503 "report/emp"
+get 503 metrics; json error 503
+get 200 healthz
+get 200 "api/v1/runs?limit=1"
+exec 3>&-
+wait "$LOCKER"
+get 200 "api/v1/kpis?pipeline=emp"
+get 200 ""
+kill -TERM "$SPID"; wait "$SPID"
+
+# --- a warehouse.db that is not a database: 503, not "no data"
+cp -R "$H" "$T/hc"
+yes 'not a database' | head -c 8192 > "$T/hc/warehouse.db"
+rm -f "$T/hc/warehouse.db-wal" "$T/hc/warehouse.db-shm"
+HS=$H; H=$T/hc
+start_server s5.out --listen 127.0.0.1:0 || { bad "start on the corrupt home failed"; cat s5.out.err; }
+H=$HS
+get 503 "api/v1/kpis?pipeline=emp"; json error 503
+grep -q 'warehouse.db' "$T/body" && ok "  the message names the file" || bad "  message: $(cat "$T/body")"
+get 503 ""
+get 503 "report/emp"
+grep -qi '^retry-after: [0-9]' "$T/headers" && ok "  503 has Retry-After" || bad "  no Retry-After"
+get 200 healthz
+kill -TERM "$SPID"; wait "$SPID"
 
 if [ $FAIL = 0 ]; then rm -rf "$T"; else echo "kept $T"; fi
 exit $((FAIL > 0))
