@@ -729,6 +729,14 @@ static void recover_unrecorded(struct ade_exec *ex, struct run_rt *r, int i)
 			return;
 		}
 		int pid = kill_holders(sb.st_dev, sb.st_ino);
+		if (!pid && sb.st_size == 0) {
+			/*
+			 * Made ahead for a stage that never started (or one that
+			 * died silently): nothing to keep, so the number is reused.
+			 */
+			free(log);
+			return;
+		}
 		struct ade_attempt_end e = {.state = "failed", .exit_code = -1,
 					    .reason = "scheduler lost"};
 		ade_state_attempt_start(ex->state, r->row.run_id, name, t->attempt + 1, pid, 0, log,

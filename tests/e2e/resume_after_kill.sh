@@ -44,6 +44,11 @@ expect_no_grep " b started" out2 "b not started again"
 expect_eq "failed|scheduler lost,success|" \
   "$(sql "SELECT group_concat(x) FROM (SELECT state||'|'||coalesce(reason,'') AS x FROM attempts WHERE stage='slow' ORDER BY attempt)")" \
   "slow: attempt 1 lost with the scheduler, attempt 2 succeeded"
+# c's files were made ahead while slow ran (an empty attempt-1.log): that is
+# not an attempt, so c runs as attempt 1.
+expect_eq "1|success" \
+  "$(sql "SELECT group_concat(attempt||'|'||state) FROM attempts WHERE stage='c' AND run_id=(SELECT run_id FROM runs WHERE pipeline='rs')")" \
+  "c: one attempt, number 1"
 check "the orphaned attempt was stopped" wait_for dead "$ORPHAN"
 R=$T/home/runs/rs/$D/run-1
 for s in a b slow c; do
