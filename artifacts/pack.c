@@ -319,11 +319,22 @@ struct hash_job {
 static int hash_file(const char *path, uint64_t size, unsigned char *buf, EVP_MD_CTX *ctx,
 		     char out[65], char *msg, size_t msglen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	uint64_t total = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 
+	/*
+	 * An empty file (a quiet stage's log) is hashed without being opened:
+	 * a run of a thousand no-op stages has a thousand of them, and the run
+	 * is over, so nothing writes to them any more.
+	 */
+	if (size == 0) {
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+		EVP_DigestFinal_ex(ctx, md, &mdlen);
+		ade_art_hex(md, mdlen, out);
+		return 0;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		snprintf(msg, msglen, "cannot open '%s': %s", path, strerror(errno));
 		return -1;
@@ -507,7 +518,7 @@ static int write_file(struct archive *a, const struct entry *e, const struct ent
 	archive_entry_free(ae);
 	if (rc != ARCHIVE_OK)
 		return ar_fail(a, e->rel, err);
-	if (e->type != E_FILE)
+	if (e->type != E_FILE || e->size == 0)
 		return 0;
 	int fd = open(e->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)

@@ -121,4 +121,23 @@ ade_out "$T/e6" rollback employees --date $D; expect_rc 2 "$RC" "rollback withou
 ade_out "$T/e7" rollback employees --date $D --to-run 42; expect_rc 1 "$RC" "rollback to a run without archive"
 ade_out "$T/e8" artifacts verify employees --date 2025-01-01; expect_rc 1 "$RC" "verify a date without archives"
 ade_out "$T/e9" artifacts list --date nope; expect_rc 2 "$RC" "list with a bad date"
+case_ "empty files"
+# A quiet stage leaves an empty log: packed without being read, hashed as
+# the empty string, verified and restored as an empty file.
+cat > "$T/p/quiet.yaml" <<EOF2
+pipeline: quiet
+stages:
+  hush: {run: "true"}
+EOF2
+ade_out "$T/q1" run "$T/p/quiet.yaml" --date $D
+require "the quiet run succeeds" test "$RC" = 0
+ade artifacts show quiet --date $D > "$T/mq"
+expect_grep '"sha256":	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"' "$T/mq" \
+  "the empty log has the SHA-256 of nothing"
+ade_out "$T/vq" artifacts verify quiet --date $D
+expect_rc 0 "$RC" "verify passes"
+ade_out "$T/rq" artifacts restore quiet --date $D --to "$T/restored-quiet"
+expect_rc 0 "$RC" "restore succeeds"
+check "the empty log is restored empty" test -f "$T/restored-quiet/hush/attempt-1.log" -a ! -s "$T/restored-quiet/hush/attempt-1.log"
+
 finish
