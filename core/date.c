@@ -85,6 +85,26 @@ void ade_date_format_nodash(int32_t days, char out[9])
 	snprintf(out, 9, "%04d%02u%02u", (int)y, m, d);
 }
 
+void ade_date_format_us(int64_t us, char out[40])
+{
+	const int64_t day = INT64_C(86400000000);
+	int64_t days = us / day, rem = us % day;
+	char d[11];
+
+	if (rem < 0) {
+		rem += day;
+		days--;
+	}
+	ade_date_format((int32_t)days, d);
+	int64_t sec = rem / 1000000, frac = rem % 1000000;
+	if (frac)
+		snprintf(out, 40, "%sT%02d:%02d:%02d.%06dZ", d, (int)(sec / 3600),
+			 (int)(sec / 60 % 60), (int)(sec % 60), (int)frac);
+	else
+		snprintf(out, 40, "%sT%02d:%02d:%02dZ", d, (int)(sec / 3600), (int)(sec / 60 % 60),
+			 (int)(sec % 60));
+}
+
 void ade_date_interval(int32_t days, char start[21], char end[21])
 {
 	char a[11], b[11];

@@ -29,6 +29,12 @@ int ade_date_parse_n(const char *s, size_t n, int32_t *days);
 void ade_date_format(int32_t days, char out[11]);
 /* Writes "YYYYMMDD". */
 void ade_date_format_nodash(int32_t days, char out[9]);
+/*
+ * Writes a frame timestamp (microseconds since the epoch, UTC) as
+ * "YYYY-MM-DDTHH:MM:SSZ", with ".ffffff" before the Z when it has a
+ * fraction of a second; times before 1970 round down, as the calendar does.
+ */
+void ade_date_format_us(int64_t us, char out[40]);
 /* Writes the interval's bounds as "YYYY-MM-DDT00:00:00Z". */
 void ade_date_interval(int32_t days, char start[21], char end[21]);
 

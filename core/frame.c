@@ -469,9 +469,9 @@ static void add_stats(cJSON *col, struct wcol *c)
 		break;
 	case ADE_TYPE_TIMESTAMP:
 		if (nv) {
-			ade_format_utc(c->imin, buf);
+			ade_date_format_us(c->imin, buf);
 			cJSON_AddStringToObject(st, "min", buf);
-			ade_format_utc(c->imax, buf);
+			ade_date_format_us(c->imax, buf);
 			cJSON_AddStringToObject(st, "max", buf);
 		}
 		break;

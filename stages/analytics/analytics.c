@@ -1204,28 +1204,6 @@ static int group_cmp(const void *x, const void *y, void *arg)
 
 /* ---- output ---- */
 
-static void format_ts(int64_t us, char out[40])
-{
-	int64_t days = us / INT64_C(86400000000), rem = us % INT64_C(86400000000);
-	int64_t y;
-	unsigned mo, d;
-
-	if (rem < 0) {
-		rem += INT64_C(86400000000);
-		days--;
-	}
-	ade_civil_from_days(days, &y, &mo, &d);
-	int64_t sec = rem / 1000000, frac = rem % 1000000;
-	if (frac)
-		snprintf(out, 40, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ", (long long)y, mo,
-			 d, (long long)(sec / 3600), (long long)(sec / 60 % 60),
-			 (long long)(sec % 60), (long long)frac);
-	else
-		snprintf(out, 40, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", (long long)y, mo, d,
-			 (long long)(sec / 3600), (long long)(sec / 60 % 60),
-			 (long long)(sec % 60));
-}
-
 static cJSON *int_json(int64_t v)
 {
 	if (v > EXACT_DOUBLE_INT || v < -EXACT_DOUBLE_INT) {
@@ -1275,7 +1253,7 @@ static cJSON *cell_json(const struct ade_frame_column *c, int64_t i)
 		ade_date_format((int32_t)((const int64_t *)c->data)[i], buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_TIMESTAMP:
-		format_ts(((const int64_t *)c->data)[i], buf);
+		ade_date_format_us(((const int64_t *)c->data)[i], buf);
 		return cJSON_CreateString(buf);
 	default: {
 		s = ade_frame_str(c, i, &len);
@@ -1310,7 +1288,7 @@ static cJSON *key_json(struct astate *st, struct aset *a, const uint64_t *key, i
 		ade_date_format((int32_t)(int64_t)key[k], buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_TIMESTAMP:
-		format_ts((int64_t)key[k], buf);
+		ade_date_format_us((int64_t)key[k], buf);
 		return cJSON_CreateString(buf);
 	default: {
 		const struct intern *t = &st->in[a->gcol[k]];

@@ -154,22 +154,6 @@ static void cb_str(struct csvbuf *b, const char *s, size_t n)
 	b->len += (size_t)(o - start);
 }
 
-static void format_ts(int64_t us, char *out)
-{
-	int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
-	int64_t rem = us - days * 86400000000LL;
-	char d[11];
-	int64_t s = rem / 1000000, frac = rem % 1000000;
-
-	ade_date_format((int32_t)days, d);
-	if (frac)
-		snprintf(out, 48, "%sT%02d:%02d:%02d.%06dZ", d, (int)(s / 3600), (int)(s / 60 % 60),
-			 (int)(s % 60), (int)frac);
-	else
-		snprintf(out, 48, "%sT%02d:%02d:%02dZ", d, (int)(s / 3600), (int)(s / 60 % 60),
-			 (int)(s % 60));
-}
-
 void ade_quality_release_col(const struct ade_frame_column *col, int64_t from, int64_t to)
 {
 	static long pg;
@@ -268,7 +252,7 @@ int ade_quality_export_csv(const struct ade_frame *f, const char *path, int64_t 
 				break;
 			case ADE_TYPE_TIMESTAMP:
 				o = cb_room(&b, 48);
-				format_ts(((const int64_t *)col->data)[i], o);
+				ade_date_format_us(((const int64_t *)col->data)[i], o);
 				b.len += strlen(o);
 				break;
 			case ADE_TYPE_CATEGORICAL:

@@ -1692,7 +1692,7 @@ static cJSON *fill_json(const struct quality *q, int ci)
 		ade_date_format((int32_t)s->fill_i64, buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_TIMESTAMP:
-		ade_format_utc(s->fill_i64, buf);
+		ade_date_format_us(s->fill_i64, buf);
 		return cJSON_CreateString(buf);
 	default: {
 		char *t = ade_xstrndup(s->fill_str, s->fill_len);

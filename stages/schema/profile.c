@@ -127,7 +127,7 @@ static cJSON *value_json(const struct ade_frame_column *c, int64_t row)
 		ade_date_format((int32_t)((const int64_t *)c->data)[row], buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_TIMESTAMP:
-		ade_format_utc(((const int64_t *)c->data)[row], buf);
+		ade_date_format_us(((const int64_t *)c->data)[row], buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_CATEGORICAL:
 	case ADE_TYPE_STRING: {
@@ -349,9 +349,9 @@ cJSON *ade_schema_profile_column(const struct ade_frame *f, int col, int top_k)
 		break;
 	case ADE_TYPE_TIMESTAMP:
 		if (nv) {
-			ade_format_utc(imin, buf);
+			ade_date_format_us(imin, buf);
 			cJSON_AddStringToObject(st, "min", buf);
-			ade_format_utc(imax, buf);
+			ade_date_format_us(imax, buf);
 			cJSON_AddStringToObject(st, "max", buf);
 			cJSON_AddNumberToObject(st, "min_us", (double)imin);
 			cJSON_AddNumberToObject(st, "max_us", (double)imax);

@@ -357,17 +357,6 @@ int ade_validate_parse_time(const char *s, size_t n, int64_t *us)
 	return 0;
 }
 
-static void format_ts(int64_t us, char out[40])
-{
-	int64_t days = us >= 0 ? us / US_PER_DAY : -((-us + US_PER_DAY - 1) / US_PER_DAY);
-	int64_t rem = us - days * US_PER_DAY;
-	char d[11];
-
-	ade_date_format((int32_t)days, d);
-	snprintf(out, 40, "%sT%02d:%02d:%02d.%06dZ", d, (int)(rem / 3600000000),
-		 (int)(rem / 60000000 % 60), (int)(rem / 1000000 % 60), (int)(rem % 1000000));
-}
-
 /* ---- the stage's state ---- */
 
 struct vstate {
@@ -1020,7 +1009,7 @@ static cJSON *cell_json(const struct ade_frame_column *c, int64_t i)
 		ade_date_format((int32_t)((const int64_t *)c->data)[i], buf);
 		return cJSON_CreateString(buf);
 	case ADE_TYPE_TIMESTAMP:
-		format_ts(((const int64_t *)c->data)[i], buf);
+		ade_date_format_us(((const int64_t *)c->data)[i], buf);
 		return cJSON_CreateString(buf);
 	default: {
 		size_t n;
@@ -1101,7 +1090,7 @@ static void val_text(struct vstate *vs, const struct ade_frame_column *c, int64_
 		ade_date_format((int32_t)((const int64_t *)c->data)[i], buf);
 		break;
 	case ADE_TYPE_TIMESTAMP:
-		format_ts(((const int64_t *)c->data)[i], buf);
+		ade_date_format_us(((const int64_t *)c->data)[i], buf);
 		break;
 	default: {
 		size_t n;
@@ -1559,14 +1548,14 @@ static void eval_freshness(struct vstate *vs, struct rule *r, const struct ade_f
 			mx = v.i;
 	}
 	cJSON_AddNumberToObject(r->extra, "max_age_seconds", (double)r->max_age_us / 1e6);
-	format_ts(vs->iend_us, buf);
+	ade_date_format_us(vs->iend_us, buf);
 	cJSON_AddStringToObject(r->extra, "reference", buf);
 	if (mx == INT64_MIN) {
 		snprintf(r->reason, sizeof(r->reason), "no values: '%.80s' is empty or all null",
 			 r->column);
 		return;
 	}
-	format_ts(mx, buf);
+	ade_date_format_us(mx, buf);
 	cJSON_AddStringToObject(r->extra, "observed", buf);
 	cJSON_AddNumberToObject(r->extra, "age_seconds", (double)(vs->iend_us - mx) / 1e6);
 	table_verdict(r, vs->iend_us - mx <= r->max_age_us);

@@ -136,6 +136,22 @@ static void test_parse_refusals(void **state)
 	assert_int_equal(d, ade_days_from_civil(9999, 12, 31));
 }
 
+/* Frame timestamps: the fraction only when there is one; before 1970 too. */
+static void test_format_us(void **state)
+{
+	char out[40];
+	(void)state;
+
+	ade_date_format_us(0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00Z");
+	ade_date_format_us(INT64_C(1767616496789123), out);
+	assert_string_equal(out, "2026-01-05T12:34:56.789123Z");
+	ade_date_format_us(-1, out);
+	assert_string_equal(out, "1969-12-31T23:59:59.999999Z");
+	ade_date_format_us(-INT64_C(86400000000), out);
+	assert_string_equal(out, "1969-12-31T00:00:00Z");
+}
+
 static void test_format_and_interval(void **state)
 {
 	char s[11], nd[9], a[21], b[21];
@@ -179,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_parse_format_round_trip),
 		cmocka_unit_test(test_leap_years),
 		cmocka_unit_test(test_parse_refusals),
+		cmocka_unit_test(test_format_us),
 		cmocka_unit_test(test_format_and_interval),
 	};
 
