@@ -122,28 +122,6 @@ static int step(struct loader *L, sqlite3_stmt *s, const char *table)
 	return 0;
 }
 
-/* Binds a JSON value: numbers as integers when integral, text, or NULL. */
-static void bind_json(sqlite3_stmt *s, int i, const cJSON *v)
-{
-	if (cJSON_IsNumber(v)) {
-		double d = v->valuedouble;
-		if (d == floor(d) && fabs(d) < 9e15)
-			sqlite3_bind_int64(s, i, (sqlite3_int64)d);
-		else
-			sqlite3_bind_double(s, i, d);
-	} else if (cJSON_IsString(v)) {
-		sqlite3_bind_text(s, i, v->valuestring, -1, SQLITE_TRANSIENT);
-	} else if (cJSON_IsBool(v)) {
-		sqlite3_bind_int(s, i, cJSON_IsTrue(v));
-	} else if (v && !cJSON_IsNull(v)) {
-		char *t = cJSON_PrintUnformatted(v);
-		sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
-		free(t);
-	} else {
-		sqlite3_bind_null(s, i);
-	}
-}
-
 /* Binds a JSON value as text: strings as they are, others as JSON. */
 static void bind_json_text(sqlite3_stmt *s, int i, const cJSON *v)
 {
@@ -155,6 +133,22 @@ static void bind_json_text(sqlite3_stmt *s, int i, const cJSON *v)
 		free(t);
 	} else {
 		sqlite3_bind_null(s, i);
+	}
+}
+
+/* Binds a JSON value: numbers as integers when integral, booleans as 0/1, else as text. */
+static void bind_json(sqlite3_stmt *s, int i, const cJSON *v)
+{
+	if (cJSON_IsNumber(v)) {
+		double d = v->valuedouble;
+		if (d == floor(d) && fabs(d) < 9e15)
+			sqlite3_bind_int64(s, i, (sqlite3_int64)d);
+		else
+			sqlite3_bind_double(s, i, d);
+	} else if (cJSON_IsBool(v)) {
+		sqlite3_bind_int(s, i, cJSON_IsTrue(v));
+	} else {
+		bind_json_text(s, i, v);
 	}
 }
 
