@@ -22,16 +22,8 @@
 enum { P_DONE, P_NEED, P_EOF };
 
 struct ade_csv_reader {
-	struct ade_input *in;
-	const char *mem;
-	size_t mem_len, mem_pos;
-	size_t read_limit; /* tests: bytes per refill, 0 = no limit */
-	char *buf;
-	size_t cap, start, end;
-	int64_t base_off; /* stream offset of buf[0] */
-	int eof;
+	struct ade_window w;
 	int bom_done;
-	size_t max_record;
 	char delim;
 	unsigned char special[256];
 	struct ade_csv_field *fields;
@@ -45,17 +37,13 @@ struct ade_csv_reader {
 	int ivalid;            /* 0 after a refill moved the bytes */
 	int avx2;              /* index with AVX2 + BMI1 + POPCNT */
 	uint64_t high[IDX_WINDOW / 64]; /* bytes >= 0x80 in the window, bit per byte */
-	void (*tap)(void *, const void *, size_t);
-	void *tap_arg;
 };
 
 static struct ade_csv_reader *reader_new(char delim, size_t max_record)
 {
 	struct ade_csv_reader *r = ade_xcalloc(1, sizeof(*r));
 
-	r->cap = CSV_CHUNK;
-	r->buf = ade_xcalloc(1, r->cap + CSV_PAD);
-	r->max_record = max_record < CSV_CHUNK ? CSV_CHUNK : max_record;
+	ade_window_init(&r->w, CSV_CHUNK, CSV_PAD, max_record);
 	r->delim = delim;
 	r->special[(unsigned char)delim] = 1;
 	r->special['\n'] = 1;
@@ -76,7 +64,7 @@ struct ade_csv_reader *ade_csv_new(struct ade_input *in, char delim, size_t max_
 {
 	struct ade_csv_reader *r = reader_new(delim, max_record);
 
-	r->in = in;
+	r->w.in = in;
 	return r;
 }
 
@@ -85,30 +73,27 @@ struct ade_csv_reader *ade_csv_new_mem(const char *data, size_t len, char delim,
 {
 	struct ade_csv_reader *r = reader_new(delim, max_record);
 
-	r->mem = data;
-	r->mem_len = len;
-	if (getenv("ADE_CSV_READ_LIMIT"))
-		r->read_limit = (size_t)atol(getenv("ADE_CSV_READ_LIMIT"));
+	ade_window_set_mem(&r->w, data, len);
 	return r;
 }
 
 void ade_csv_set_tap(struct ade_csv_reader *r, void (*tap)(void *, const void *, size_t),
 		     void *arg)
 {
-	r->tap = tap;
-	r->tap_arg = arg;
+	r->w.tap = tap;
+	r->w.tap_arg = arg;
 }
 
 int64_t ade_csv_bytes(const struct ade_csv_reader *r)
 {
-	return r->base_off + (int64_t)r->start;
+	return r->w.base_off + (int64_t)r->w.start;
 }
 
 void ade_csv_free(struct ade_csv_reader *r)
 {
 	if (!r)
 		return;
-	free(r->buf);
+	ade_window_release(&r->w);
 	free(r->fields);
 	free(r->scratch);
 	free(r->idx);
@@ -118,46 +103,8 @@ void ade_csv_free(struct ade_csv_reader *r)
 /* 1 more data, 0 end of stream, 2 buffer full at max_record, <0 error. */
 static int refill(struct ade_csv_reader *r, struct ade_error *err)
 {
-	ssize_t n;
-	size_t want;
-
 	r->ivalid = 0; /* a parse that asked for more restarts at its record */
-	if (r->eof)
-		return 0;
-	if (r->start > 0) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->base_off += (int64_t)r->start;
-		r->start = 0;
-	}
-	if (r->end == r->cap) {
-		if (r->cap >= r->max_record)
-			return 2;
-		size_t old = r->cap;
-		r->cap = r->cap * 2 > r->max_record ? r->max_record : r->cap * 2;
-		r->buf = ade_xrealloc(r->buf, r->cap + CSV_PAD);
-		memset(r->buf + old, 0, r->cap + CSV_PAD - old);
-	}
-	want = r->cap - r->end;
-	if (r->read_limit && want > r->read_limit)
-		want = r->read_limit;
-	if (r->in) {
-		n = ade_input_read(r->in, r->buf + r->end, want, err);
-		if (n < 0)
-			return (int)n;
-	} else {
-		n = (ssize_t)(r->mem_len - r->mem_pos < want ? r->mem_len - r->mem_pos : want);
-		memcpy(r->buf + r->end, r->mem + r->mem_pos, (size_t)n);
-		r->mem_pos += (size_t)n;
-	}
-	if (n == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	if (r->tap)
-		r->tap(r->tap_arg, r->buf + r->end, (size_t)n);
-	r->end += (size_t)n;
-	return 1;
+	return ade_window_refill(&r->w, err);
 }
 
 
@@ -270,7 +217,7 @@ static inline unsigned popcount64(uint64_t x)
  * with __builtin_cpu_supports).
  */
 #define INDEX_BODY(MAP, POPCNT)                                                          \
-	const char *b = r->buf;                                                          \
+	const char *b = r->w.buf;                                                          \
 	size_t len = end - from < IDX_WINDOW ? end - from : IDX_WINDOW;                  \
 	uint16_t *idx = r->idx;                                                          \
 	size_t n = 0;                                                                    \
@@ -422,33 +369,33 @@ static inline int ascii_range(const struct ade_csv_reader *r, size_t a, size_t e
 
 static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 {
-	const char *b = r->buf;
-	size_t p = r->start, end = r->end;
+	const char *b = r->w.buf;
+	size_t p = r->w.start, end = r->w.end;
 	const unsigned char *sp = r->special;
 	const char delim = r->delim;
 	size_t nf = 0, extra_lines = 0, raw_end;
 	int status = ADE_CSV_OK, any_esc = 0;
 
 	if (!r->bom_done) {
-		if (end - p < 3 && !r->eof)
+		if (end - p < 3 && !r->w.eof)
 			return P_NEED;
 		if (end - p >= 3 && !memcmp(b + p, "\xEF\xBB\xBF", 3))
-			r->start = p = p + 3;
+			r->w.start = p = p + 3;
 		r->bom_done = 1;
 	}
 	/* Blank lines carry no record. */
 	while (p < end && (b[p] == '\n' || b[p] == '\r')) {
-		if (b[p] == '\r' && p + 1 == end && !r->eof)
+		if (b[p] == '\r' && p + 1 == end && !r->w.eof)
 			return P_NEED;
 		if (b[p] == '\r' && p + 1 < end && b[p + 1] == '\n')
 			p += 2;
 		else
 			p++;
 		r->line++;
-		r->start = p;
+		r->w.start = p;
 	}
 	if (p == end)
-		return r->eof ? P_EOF : P_NEED;
+		return r->w.eof ? P_EOF : P_NEED;
 	size_t rec_start = p;
 	struct cursor cur;
 	index_seek(r, p, end);
@@ -465,7 +412,7 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 			for (;;) {
 				q = cur_next(r, &cur, end);
 				if (q == end) {
-					if (!r->eof)
+					if (!r->w.eof)
 						return P_NEED;
 					status = ADE_CSV_BAD_QUOTE;
 					break;
@@ -474,7 +421,7 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 					extra_lines += b[q] == '\n';
 					continue;
 				}
-				if (q + 1 == end && !r->eof)
+				if (q + 1 == end && !r->w.eof)
 					return P_NEED;
 				if (q + 1 < end && b[q + 1] == '"') {
 					esc = 1;
@@ -492,7 +439,7 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 				status = ADE_CSV_BAD_QUOTE;
 				while (p < end && !sp[(unsigned char)b[p]])
 					p++;
-				if (p == end && !r->eof)
+				if (p == end && !r->w.eof)
 					return P_NEED;
 				r->ipos = cur.pos;
 				index_seek(r, p, end);
@@ -506,7 +453,7 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 			do
 				p = cur_next(r, &cur, end);
 			while (p < end && b[p] == '"');
-			if (p == end && !r->eof)
+			if (p == end && !r->w.eof)
 				return P_NEED;
 			fp = b + s;
 			flen = p - s;
@@ -534,7 +481,7 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 		}
 		raw_end = p;
 		if (b[p] == '\r') {
-			if (p + 1 == end && !r->eof)
+			if (p + 1 == end && !r->w.eof)
 				return P_NEED;
 			p++;
 			if (p < end && b[p] == '\n')
@@ -553,11 +500,11 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 	rec->raw = b + rec_start;
 	rec->raw_len = raw_end - rec_start;
 	rec->line = r->line;
-	rec->offset = r->base_off + (int64_t)rec_start;
+	rec->offset = r->w.base_off + (int64_t)rec_start;
 	rec->status = status;
 	rec->ascii = ascii_range(r, rec_start, raw_end);
 	r->line += 1 + (int64_t)extra_lines;
-	r->start = p;
+	r->w.start = p;
 	r->ipos = cur.pos;
 	return P_DONE;
 }
@@ -566,17 +513,17 @@ static int parse(struct ade_csv_reader *r, struct ade_csv_record *rec)
 static int skip_record(struct ade_csv_reader *r, struct ade_error *err)
 {
 	int inq = 0;
-	size_t p = r->start;
+	size_t p = r->w.start;
 
 	for (;;) {
-		const char *b = r->buf;
-		for (; p < r->end; p++) {
+		const char *b = r->w.buf;
+		for (; p < r->w.end; p++) {
 			char c = b[p];
 			if (c == '"') {
 				inq ^= 1;
 			} else if (c == '\n' || c == '\r') {
 				if (!inq) {
-					r->start = p + 1;
+					r->w.start = p + 1;
 					r->line++;
 					r->skipping = 0;
 					return 0;
@@ -585,7 +532,7 @@ static int skip_record(struct ade_csv_reader *r, struct ade_error *err)
 					r->line++;
 			}
 		}
-		r->start = r->end;
+		r->w.start = r->w.end;
 		int rc = refill(r, err);
 		if (rc < 0)
 			return rc;
@@ -593,7 +540,7 @@ static int skip_record(struct ade_csv_reader *r, struct ade_error *err)
 			r->skipping = 0;
 			return 0;
 		}
-		p = r->start;
+		p = r->w.start;
 	}
 }
 
@@ -616,10 +563,10 @@ int ade_csv_next(struct ade_csv_reader *r, struct ade_csv_record *rec, struct ad
 		if (rc == 2) {
 			rec->fields = r->fields;
 			rec->nfields = 0;
-			rec->raw = r->buf + r->start;
-			rec->raw_len = r->end - r->start < RAW_KEEP ? r->end - r->start : RAW_KEEP;
+			rec->raw = r->w.buf + r->w.start;
+			rec->raw_len = r->w.end - r->w.start < RAW_KEEP ? r->w.end - r->w.start : RAW_KEEP;
 			rec->line = r->line;
-			rec->offset = r->base_off + (int64_t)r->start;
+			rec->offset = r->w.base_off + (int64_t)r->w.start;
 			rec->status = ADE_CSV_TOO_LARGE;
 			rec->ascii = 0;
 			r->skipping = 1;

@@ -178,3 +178,71 @@ void ade_input_paths_free(char **paths, size_t n)
 		free(paths[i]);
 	free(paths);
 }
+
+void ade_window_init(struct ade_window *w, size_t cap, size_t pad, size_t max_record)
+{
+	memset(w, 0, sizeof(*w));
+	w->cap = cap;
+	w->pad = pad;
+	w->buf = ade_xcalloc(1, cap + pad);
+	w->max_record = max_record < cap ? cap : max_record;
+}
+
+void ade_window_set_mem(struct ade_window *w, const char *data, size_t len)
+{
+	const char *limit = getenv("ADE_CSV_READ_LIMIT");
+
+	w->mem = data;
+	w->mem_len = len;
+	if (limit)
+		w->read_limit = (size_t)atol(limit);
+}
+
+int ade_window_refill(struct ade_window *w, struct ade_error *err)
+{
+	ssize_t n;
+	size_t want;
+
+	if (w->eof)
+		return 0;
+	if (w->start > 0) {
+		memmove(w->buf, w->buf + w->start, w->end - w->start);
+		w->end -= w->start;
+		w->base_off += (int64_t)w->start;
+		w->start = 0;
+	}
+	if (w->end == w->cap) {
+		if (w->cap >= w->max_record)
+			return 2;
+		size_t old = w->cap;
+		w->cap = w->cap * 2 > w->max_record ? w->max_record : w->cap * 2;
+		w->buf = ade_xrealloc(w->buf, w->cap + w->pad);
+		memset(w->buf + old, 0, w->cap + w->pad - old);
+	}
+	want = w->cap - w->end;
+	if (w->read_limit && want > w->read_limit)
+		want = w->read_limit;
+	if (w->in) {
+		n = ade_input_read(w->in, w->buf + w->end, want, err);
+		if (n < 0)
+			return (int)n;
+	} else {
+		n = (ssize_t)(w->mem_len - w->mem_pos < want ? w->mem_len - w->mem_pos : want);
+		memcpy(w->buf + w->end, w->mem + w->mem_pos, (size_t)n);
+		w->mem_pos += (size_t)n;
+	}
+	if (n == 0) {
+		w->eof = 1;
+		return 0;
+	}
+	if (w->tap)
+		w->tap(w->tap_arg, w->buf + w->end, (size_t)n);
+	w->end += (size_t)n;
+	return 1;
+}
+
+void ade_window_release(struct ade_window *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+}

@@ -27,32 +27,21 @@ static void gbuf_reserve(struct gbuf *g, size_t extra)
 }
 
 struct ade_nd_reader {
-	struct ade_input *in;
-	const char *mem;
-	size_t mem_len, mem_pos;
-	size_t read_limit;
-	char *buf;
-	size_t cap, start, end;
-	int64_t base_off;
-	int eof, bom_done, skipping;
-	size_t max_record;
+	struct ade_window w;
+	int bom_done, skipping;
 	int64_t line;
 	struct ade_nd_field *fields;
 	size_t nf, fcap;
 	struct gbuf path, keys, vals;
 	/* Per field: which of key and p are offsets into keys / vals. */
 	unsigned char *val_off;
-	void (*tap)(void *, const void *, size_t);
-	void *tap_arg;
 };
 
 static struct ade_nd_reader *nd_new(size_t max_record)
 {
 	struct ade_nd_reader *r = ade_xcalloc(1, sizeof(*r));
 
-	r->cap = ND_CHUNK;
-	r->buf = ade_xmalloc(r->cap);
-	r->max_record = max_record < ND_CHUNK ? ND_CHUNK : max_record;
+	ade_window_init(&r->w, ND_CHUNK, 0, max_record);
 	r->line = 1;
 	r->fcap = 32;
 	r->fields = ade_xmalloc(r->fcap * sizeof(*r->fields));
@@ -64,7 +53,7 @@ struct ade_nd_reader *ade_nd_new(struct ade_input *in, size_t max_record)
 {
 	struct ade_nd_reader *r = nd_new(max_record);
 
-	r->in = in;
+	r->w.in = in;
 	return r;
 }
 
@@ -72,30 +61,27 @@ struct ade_nd_reader *ade_nd_new_mem(const char *data, size_t len, size_t max_re
 {
 	struct ade_nd_reader *r = nd_new(max_record);
 
-	r->mem = data;
-	r->mem_len = len;
-	if (getenv("ADE_CSV_READ_LIMIT"))
-		r->read_limit = (size_t)atol(getenv("ADE_CSV_READ_LIMIT"));
+	ade_window_set_mem(&r->w, data, len);
 	return r;
 }
 
 void ade_nd_set_tap(struct ade_nd_reader *r, void (*tap)(void *, const void *, size_t),
 		    void *arg)
 {
-	r->tap = tap;
-	r->tap_arg = arg;
+	r->w.tap = tap;
+	r->w.tap_arg = arg;
 }
 
 int64_t ade_nd_bytes(const struct ade_nd_reader *r)
 {
-	return r->base_off + (int64_t)r->start;
+	return r->w.base_off + (int64_t)r->w.start;
 }
 
 void ade_nd_free(struct ade_nd_reader *r)
 {
 	if (!r)
 		return;
-	free(r->buf);
+	ade_window_release(&r->w);
 	free(r->fields);
 	free(r->val_off);
 	free(r->path.p);
@@ -106,43 +92,7 @@ void ade_nd_free(struct ade_nd_reader *r)
 
 static int refill(struct ade_nd_reader *r, struct ade_error *err)
 {
-	ssize_t n;
-	size_t want;
-
-	if (r->eof)
-		return 0;
-	if (r->start > 0) {
-		memmove(r->buf, r->buf + r->start, r->end - r->start);
-		r->end -= r->start;
-		r->base_off += (int64_t)r->start;
-		r->start = 0;
-	}
-	if (r->end == r->cap) {
-		if (r->cap >= r->max_record)
-			return 2;
-		r->cap = r->cap * 2 > r->max_record ? r->max_record : r->cap * 2;
-		r->buf = ade_xrealloc(r->buf, r->cap);
-	}
-	want = r->cap - r->end;
-	if (r->read_limit && want > r->read_limit)
-		want = r->read_limit;
-	if (r->in) {
-		n = ade_input_read(r->in, r->buf + r->end, want, err);
-		if (n < 0)
-			return (int)n;
-	} else {
-		n = (ssize_t)(r->mem_len - r->mem_pos < want ? r->mem_len - r->mem_pos : want);
-		memcpy(r->buf + r->end, r->mem + r->mem_pos, (size_t)n);
-		r->mem_pos += (size_t)n;
-	}
-	if (n == 0) {
-		r->eof = 1;
-		return 0;
-	}
-	if (r->tap)
-		r->tap(r->tap_arg, r->buf + r->end, (size_t)n);
-	r->end += (size_t)n;
-	return 1;
+	return ade_window_refill(&r->w, err);
 }
 
 /* ---- the parser over one line ---- */
@@ -567,34 +517,34 @@ int ade_nd_next(struct ade_nd_reader *r, struct ade_nd_record *rec, struct ade_e
 {
 	for (;;) {
 		if (!r->bom_done) {
-			if (r->end - r->start < 3 && !r->eof)
+			if (r->w.end - r->w.start < 3 && !r->w.eof)
 				goto more;
-			if (r->end - r->start >= 3 && !memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3))
-				r->start += 3;
+			if (r->w.end - r->w.start >= 3 && !memcmp(r->w.buf + r->w.start, "\xEF\xBB\xBF", 3))
+				r->w.start += 3;
 			r->bom_done = 1;
 		}
-		if (r->start < r->end || r->eof) {
-			const char *b = r->buf + r->start;
-			size_t avail = r->end - r->start;
+		if (r->w.start < r->w.end || r->w.eof) {
+			const char *b = r->w.buf + r->w.start;
+			size_t avail = r->w.end - r->w.start;
 			const char *nl = memchr(b, '\n', avail);
 			if (r->skipping) {
 				if (!nl) {
-					r->start = r->end;
-					if (r->eof)
+					r->w.start = r->w.end;
+					if (r->w.eof)
 						return 0;
 					goto more;
 				}
-				r->start += (size_t)(nl - b) + 1;
+				r->w.start += (size_t)(nl - b) + 1;
 				r->line++;
 				r->skipping = 0;
 				continue;
 			}
-			if (!nl && !r->eof)
+			if (!nl && !r->w.eof)
 				goto more;
 			if (!nl && avail == 0)
 				return 0;
 			size_t len = nl ? (size_t)(nl - b) : avail;
-			size_t next = r->start + len + (nl ? 1 : 0);
+			size_t next = r->w.start + len + (nl ? 1 : 0);
 			size_t raw_len = len;
 			if (raw_len && b[raw_len - 1] == '\r')
 				raw_len--;
@@ -602,16 +552,16 @@ int ade_nd_next(struct ade_nd_reader *r, struct ade_nd_record *rec, struct ade_e
 			while (k < raw_len && (b[k] == ' ' || b[k] == '\t' || b[k] == '\r'))
 				k++;
 			if (k == raw_len) { /* blank line */
-				r->start = next;
+				r->w.start = next;
 				r->line++;
 				continue;
 			}
 			rec->raw = b;
 			rec->raw_len = raw_len;
 			rec->line = r->line;
-			rec->offset = r->base_off + (int64_t)r->start;
+			rec->offset = r->w.base_off + (int64_t)r->w.start;
 			parse_line(r, b, raw_len, rec);
-			r->start = next;
+			r->w.start = next;
 			r->line++;
 			return 1;
 		}
@@ -622,15 +572,15 @@ more:;
 		if (rc == 2) {
 			rec->fields = r->fields;
 			rec->nfields = 0;
-			rec->raw = r->buf + r->start;
+			rec->raw = r->w.buf + r->w.start;
 			rec->raw_len = RAW_KEEP;
 			rec->line = r->line;
-			rec->offset = r->base_off + (int64_t)r->start;
+			rec->offset = r->w.base_off + (int64_t)r->w.start;
 			rec->status = ADE_ND_TOO_LARGE;
 			rec->error = "line too long";
 			rec->error_at = 0;
 			r->skipping = 1;
-			r->start = r->end;
+			r->w.start = r->w.end;
 			/* raw stays readable: refill moves data only on the next call. */
 			return 1;
 		}
