@@ -44,6 +44,22 @@ static void now_text(char out[32])
 	ade_format_utc(ade_now_wall_us(), out);
 }
 
+/*
+ * Prepares sql and binds its first two parameters, the pipeline and the
+ * date (or watched folder) every statement here is keyed by; NULL on error.
+ */
+static sqlite3_stmt *prep(struct ade_state *st, const char *sql, const char *pipeline,
+			  const char *key)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	return s;
+}
+
 int ade_stream_state_init(struct ade_state *st, struct ade_error *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -80,13 +96,11 @@ int ade_stream_batch_keys(struct ade_state *st, const char *pipeline, const char
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT batch, keys FROM stream_batches WHERE pipeline=? AND ds=? AND "
-			       "state='committed' ORDER BY batch",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "SELECT batch, keys FROM stream_batches WHERE pipeline=? AND ds=? AND "
+			    "state='committed' ORDER BY batch",
+			    pipeline, ds)))
 		return fail(st, err, "stream_batches");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int null = sqlite3_column_type(s, 1) == SQLITE_NULL;
 		const void *k = null ? NULL : sqlite3_column_blob(s, 1);
@@ -111,14 +125,12 @@ int ade_stream_run_get(struct ade_state *st, const char *pipeline, const char *d
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT run_id, batch_rows, hints, source, source_size, "
-			       "source_mtime_ns, done, baseline, keys_format FROM stream_runs "
-			       "WHERE pipeline=? AND ds=?",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "SELECT run_id, batch_rows, hints, source, source_size, "
+			    "source_mtime_ns, done, baseline, keys_format FROM stream_runs "
+			    "WHERE pipeline=? AND ds=?",
+			    pipeline, ds)))
 		return fail(st, err, "stream_runs");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		r->run_id = col_dup(s, 0);
@@ -148,14 +160,12 @@ int ade_stream_run_put(struct ade_state *st, const char *pipeline, const char *d
 	int rc = 0;
 
 	now_text(now);
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO stream_runs(pipeline, ds, run_id, batch_rows, "
-			       "hints, source, source_size, source_mtime_ns, done, started_at, "
-			       "baseline, keys_format) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "INSERT OR REPLACE INTO stream_runs(pipeline, ds, run_id, batch_rows, "
+			    "hints, source, source_size, source_mtime_ns, done, started_at, "
+			    "baseline, keys_format) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+			    pipeline, ds)))
 		return fail(st, err, "stream_runs");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, r->run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 4, r->batch_rows);
 	sqlite3_bind_text(s, 5, r->hints, -1, SQLITE_STATIC);
@@ -208,14 +218,12 @@ int ade_stream_next_batch(struct ade_state *st, const char *pipeline, const char
 	sqlite3_stmt *s = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT max(coalesce((SELECT max(batch) FROM stream_batches "
-			       "WHERE pipeline=?1 AND ds=?2), -1), coalesce((SELECT max(batch) "
-			       "FROM stream_files WHERE pipeline=?1 AND ds=?2), -1)) + 1",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "SELECT max(coalesce((SELECT max(batch) FROM stream_batches "
+			    "WHERE pipeline=?1 AND ds=?2), -1), coalesce((SELECT max(batch) "
+			    "FROM stream_files WHERE pipeline=?1 AND ds=?2), -1)) + 1",
+			    pipeline, ds)))
 		return fail(st, err, "stream_batches");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		*next = sqlite3_column_int64(s, 0);
 	else
@@ -232,15 +240,13 @@ int ade_stream_batch_commit(struct ade_state *st, const char *pipeline, const ch
 	int rc = 0;
 
 	now_text(now);
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO stream_batches(pipeline, ds, batch, state, rows, "
-			       "rows_loaded, dups_skipped, quarantined, source_offset, source_file, "
-			       "committed_at, latency_ms, run_id, keys, dups_earlier) "
-			       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "INSERT OR REPLACE INTO stream_batches(pipeline, ds, batch, state, rows, "
+			    "rows_loaded, dups_skipped, quarantined, source_offset, source_file, "
+			    "committed_at, latency_ms, run_id, keys, dups_earlier) "
+			    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			    pipeline, ds)))
 		return fail(st, err, "stream_batches");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, b->batch);
 	sqlite3_bind_text(s, 4, b->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, b->rows_in);
@@ -275,13 +281,11 @@ int ade_stream_file_get(struct ade_state *st, const char *pipeline, const char *
 
 	*ds = NULL;
 	*batch = -1;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT state, batch, ds FROM stream_files WHERE pipeline=? AND dir=? "
-			       "AND name=? AND size=? AND mtime_ns=?",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "SELECT state, batch, ds FROM stream_files WHERE pipeline=? AND dir=? "
+			    "AND name=? AND size=? AND mtime_ns=?",
+			    pipeline, dir)))
 		return fail(st, err, "stream_files");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, size);
 	sqlite3_bind_int64(s, 5, mtime_ns);
@@ -309,13 +313,11 @@ int ade_stream_file_set(struct ade_state *st, const char *pipeline, const char *
 	int rc = 0;
 
 	now_text(now);
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO stream_files(pipeline, dir, name, size, "
-			       "mtime_ns, ds, batch, state, seen_at) VALUES(?,?,?,?,?,?,?,?,?)",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (!(s = prep(st,
+			    "INSERT OR REPLACE INTO stream_files(pipeline, dir, name, size, "
+			    "mtime_ns, ds, batch, state, seen_at) VALUES(?,?,?,?,?,?,?,?,?)",
+			    pipeline, dir)))
 		return fail(st, err, "stream_files");
-	sqlite3_bind_text(s, 1, pipeline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, dir, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, size);
 	sqlite3_bind_int64(s, 5, mtime_ns);
