@@ -299,8 +299,13 @@ static void open_scratch(struct ade_streamer *s)
 	remove_stale_scratch(base);
 	char *tmpl = ade_xasprintf("%s/ade-stream-%ld-XXXXXX", base, (long)getpid());
 	if (!mkdtemp(tmpl) || ade_fs_mkdirs(tmpl, &e)) {
-		ade_log_debug("stream: no scratch directory in %s (%s); batches run on disk", base,
-			      strerror(errno));
+		/* The default may simply be missing; a folder the user named should work. */
+		if (getenv("ADE_STREAM_SCRATCH") && *getenv("ADE_STREAM_SCRATCH"))
+			ade_log_warn("stream: ADE_STREAM_SCRATCH: no scratch directory in '%s' (%s); "
+				     "batches run on disk", base, strerror(errno));
+		else
+			ade_log_debug("stream: no scratch directory in %s (%s); batches run on disk",
+				      base, strerror(errno));
 		free(tmpl);
 		return;
 	}

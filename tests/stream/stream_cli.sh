@@ -30,4 +30,12 @@ Y
 cp "$T/data/2026-03-01.csv" "$T/u/data.csv"
 eq "$(code "$T/u/p.yaml" --date 2026-03-01)" 3 "user script in stream"
 grep -q "ade's own stages" "$T/err" || fail "message: $(cat "$T/err")"
+# A scratch folder that cannot be used: said so, and the batches run on disk.
+set +e
+ADE_STREAM_SCRATCH="$T/no/such/dir" "$ADE" --home "$T/h" stream "$T/p.yaml" --date 2026-03-01 >/dev/null 2>"$T/err"
+rc=$?
+set -e
+eq "$rc" 0 "a bad ADE_STREAM_SCRATCH still streams"
+grep -q "ADE_STREAM_SCRATCH: no scratch directory in '$T/no/such/dir'" "$T/err" || fail "message: $(cat "$T/err")"
+eq "$(sqlite3 "$T/h/warehouse.db" "select count(*) > 0 from loads")" 1 "the day was loaded"
 echo ok
