@@ -17,7 +17,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sqlite3.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,7 +78,7 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 	free(db);
 	/* One read transaction for the run and its stages: one lock, not one a stage. */
 	if (have)
-		sqlite3_exec(st.db, "BEGIN", NULL, NULL, NULL);
+		ade_state_exec(&st, "BEGIN", NULL);
 	if (have && run_id && ade_state_run_find(&st, run_id, &r, NULL) == 0) {
 		if (r.started_at)
 			cJSON_AddStringToObject(meta, "started_at", r.started_at);
@@ -106,7 +105,7 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 	}
 	cJSON_AddItemToObject(meta, "stages", stages);
 	if (have) {
-		sqlite3_exec(st.db, "COMMIT", NULL, NULL, NULL);
+		ade_state_exec(&st, "COMMIT", NULL);
 		ade_state_close(&st);
 	}
 }
