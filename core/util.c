@@ -144,6 +144,66 @@ char *ade_strbuf_detach(struct ade_strbuf *sb)
 	return s;
 }
 
+static uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* The slot of key, or of the empty slot where it would go. */
+static uint32_t strmap_slot(const struct ade_strmap *m, const char *key)
+{
+	uint32_t k = str_hash(key) & m->mask;
+
+	while (m->keys[k] && strcmp(m->keys[k], key))
+		k = (k + 1) & m->mask;
+	return k;
+}
+
+int ade_strmap_get(const struct ade_strmap *m, const char *key)
+{
+	if (!m->mask)
+		return -1;
+	uint32_t k = strmap_slot(m, key);
+	return m->keys[k] ? m->vals[k] : -1;
+}
+
+void ade_strmap_put(struct ade_strmap *m, const char *key, int val)
+{
+	/* Grown at half full, so a probe stays short and always ends. */
+	if (2 * (uint32_t)(m->n + 1) > m->mask) {
+		struct ade_strmap old = *m;
+		uint32_t slots = old.mask ? 2 * (old.mask + 1) : 64;
+		m->keys = ade_xcalloc(slots, sizeof(*m->keys));
+		m->vals = ade_xmalloc(sizeof(*m->vals) * slots);
+		m->mask = slots - 1;
+		m->n = 0;
+		for (uint32_t k = 0; old.mask && k <= old.mask; k++)
+			if (old.keys[k])
+				ade_strmap_put(m, old.keys[k], old.vals[k]);
+		ade_strmap_free(&old);
+	}
+	uint32_t k = strmap_slot(m, key);
+	if (!m->keys[k]) {
+		m->keys[k] = key;
+		m->n++;
+	}
+	m->vals[k] = val;
+}
+
+void ade_strmap_free(struct ade_strmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	m->keys = NULL;
+	m->vals = NULL;
+	m->mask = 0;
+	m->n = 0;
+}
+
 int64_t ade_now_mono_ns(void)
 {
 	struct timespec ts;

@@ -40,6 +40,26 @@ void ade_strbuf_release(struct ade_strbuf *sb);
 /* Returns the string (never NULL; caller frees) and resets sb. */
 char *ade_strbuf_detach(struct ade_strbuf *sb);
 
+/*
+ * A table from strings to non-negative ints (open addressing), for lookups
+ * by name over thousands of stages.  The keys are borrowed: the caller
+ * keeps them alive and unchanged while the table holds them.  Initialise
+ * with ADE_STRMAP_INIT; the owner frees the table with ade_strmap_free().
+ */
+struct ade_strmap {
+	const char **keys;
+	int *vals;
+	uint32_t mask; /* slots - 1; 0 before the first put */
+	int n;
+};
+#define ADE_STRMAP_INIT {NULL, NULL, 0, 0}
+
+/* The value stored for key, or -1. */
+int ade_strmap_get(const struct ade_strmap *m, const char *key);
+/* Stores val (>= 0) for key, replacing an earlier value. */
+void ade_strmap_put(struct ade_strmap *m, const char *key, int val);
+void ade_strmap_free(struct ade_strmap *m);
+
 /* Monotonic time in nanoseconds. */
 int64_t ade_now_mono_ns(void);
 /* Wall-clock time in microseconds since the epoch. */

@@ -33,6 +33,7 @@ struct loader {
 	struct ade_error *err;
 	struct ade_pipeline *p;
 	const char *exec_dir;
+	char *exe_name, *exe_path; /* the last run: resolved, most stages share it */
 };
 
 static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
@@ -722,12 +723,10 @@ static void copy_options(struct ade_stage_def *dst, const struct ade_stage_def *
 	dst->trigger = src->trigger;
 }
 
+/* Stage names are looked up once per need and once per stage while loading. */
 static int find_stage(struct ade_pipeline *p, const char *name)
 {
-	for (int i = 0; i < p->n_stages; i++)
-		if (!strcmp(p->stages[i].name, name))
-			return i;
-	return -1;
+	return ade_strmap_get(&p->by_name, name);
 }
 
 static int resolve_needs(struct loader *L, struct stage_load *sl)
@@ -940,6 +939,7 @@ static int load_stages(struct loader *L, yaml_node_t *v)
 		}
 		s->name = ade_xstrdup(scalar(k));
 		s->index = (int)i;
+		ade_strmap_put(&p->by_name, s->name, (int)i);
 		s->pos.line = (int)k->start_mark.line + 1;
 		s->pos.col = (int)k->start_mark.column + 1;
 		p->n_stages++;
@@ -964,7 +964,13 @@ static int load_stages(struct loader *L, yaml_node_t *v)
 			rc = fail_at(L, sls[i].run, "the executable in run must not use templates");
 			goto out;
 		}
-		s->exe = find_executable(L, s->argv[0]);
+		if (!L->exe_name || strcmp(L->exe_name, s->argv[0])) {
+			free(L->exe_name);
+			free(L->exe_path);
+			L->exe_name = ade_xstrdup(s->argv[0]);
+			L->exe_path = find_executable(L, s->argv[0]);
+		}
+		s->exe = L->exe_path ? ade_xstrdup(L->exe_path) : NULL;
 		if (!s->exe) {
 			rc = fail_at(L, sls[i].run,
 				     strchr(s->argv[0], '/')
@@ -1110,6 +1116,8 @@ int ade_pipeline_load(const char *path, const char *exec_dir, struct ade_pipelin
 out:
 	free(stage_defaults.retry_on);
 	memset(&stage_defaults, 0, sizeof(stage_defaults));
+	free(L.exe_name);
+	free(L.exe_path);
 	yaml_document_delete(&L.doc);
 	free(text);
 	if (rc) {
@@ -1143,6 +1151,7 @@ void ade_pipeline_free(struct ade_pipeline *p)
 	free_sensor(p->wait_for);
 	free(p->stages);
 	free(p->order);
+	ade_strmap_free(&p->by_name);
 	free(p->name);
 	free(p->path);
 	free(p->dir);

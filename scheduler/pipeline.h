@@ -12,6 +12,8 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "core/util.h"
+
 struct ade_error;
 
 enum ade_trigger {
@@ -77,6 +79,7 @@ struct ade_pipeline {
 	struct ade_stage_def *stages;
 	int n_stages;
 	int *order;         /* a topological order of stage indices */
+	struct ade_strmap by_name; /* stage index by name; keys are the stages' names */
 };
 
 /*

@@ -9,6 +9,7 @@
 #include "core/util.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static void test_strbuf_growth(void **state)
@@ -170,6 +171,37 @@ static void test_format_utc(void **state)
 	assert_string_equal(out, "2026-01-05T12:34:56.789Z");
 }
 
+/* Enough keys to grow the table several times, with colliding prefixes. */
+static void test_strmap(void **state)
+{
+	struct ade_strmap m = ADE_STRMAP_INIT;
+	enum { N = 5000 };
+	char **keys = ade_xcalloc(N, sizeof(*keys));
+
+	(void)state;
+	assert_int_equal(ade_strmap_get(&m, "absent"), -1);
+	for (int i = 0; i < N; i++) {
+		keys[i] = ade_xasprintf("s%d", i);
+		ade_strmap_put(&m, keys[i], i);
+	}
+	assert_int_equal(m.n, N);
+	for (int i = 0; i < N; i++) {
+		char probe[32];
+		snprintf(probe, sizeof(probe), "s%d", i);
+		assert_int_equal(ade_strmap_get(&m, probe), i);
+	}
+	assert_int_equal(ade_strmap_get(&m, "s5000"), -1);
+	assert_int_equal(ade_strmap_get(&m, ""), -1);
+	ade_strmap_put(&m, keys[7], 70); /* replaces, does not add */
+	assert_int_equal(m.n, N);
+	assert_int_equal(ade_strmap_get(&m, "s7"), 70);
+	ade_strmap_free(&m);
+	assert_int_equal(ade_strmap_get(&m, "s7"), -1);
+	for (int i = 0; i < N; i++)
+		free(keys[i]);
+	free(keys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_duration_ok),
 		cmocka_unit_test(test_duration_refusals),
 		cmocka_unit_test(test_format_utc),
+		cmocka_unit_test(test_strmap),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
