@@ -65,11 +65,11 @@ void ade_art_hex(const unsigned char *md, unsigned n, char out[65])
 
 /* ---- which frame directories are left out ------------------------------ */
 
-static int has_frame(const char *run_dir, const char *stage)
+static int has_frame(int run_fd, const char *stage)
 {
-	char *p = ade_xasprintf("%s/%s/out/frame", run_dir, stage);
+	char *p = ade_xasprintf("%s/out/frame", stage);
 	struct stat st;
-	int r = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	int r = fstatat(run_fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 
 	free(p);
 	return r;
@@ -143,9 +143,12 @@ static void select_frames(const struct ade_pipeline *p, const char *run_dir,
 			  struct entries *es)
 {
 	int *frame = ade_xcalloc((size_t)p->n_stages + 1, sizeof(int));
+	int run_fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	for (int i = 0; i < p->n_stages; i++)
-		frame[i] = has_frame(run_dir, p->stages[i].name);
+	for (int i = 0; run_fd >= 0 && i < p->n_stages; i++)
+		frame[i] = has_frame(run_fd, p->stages[i].name);
+	if (run_fd >= 0)
+		close(run_fd);
 	for (int s = 0; s < p->n_stages; s++) {
 		if (!frame[s])
 			continue;
@@ -175,15 +178,25 @@ static int excluded(const struct entries *es, const char *rel, const char *name,
 	return 0;
 }
 
-static int walk(struct entries *es, const char *abs, const char *rel, int depth,
+/*
+ * Collects the regular files and symbolic links under the open directory
+ * dfd (abs names it in messages); takes dfd.  Names are resolved against
+ * the directory's descriptor, not the whole path, because a run of a
+ * thousand stages has thousands of entries and a lookup of the full path
+ * walked every component again.
+ */
+static int walk(struct entries *es, int dfd, const char *abs, const char *rel, int depth,
 		struct ade_error *err)
 {
-	DIR *dir = opendir(abs);
+	DIR *dir = fdopendir(dfd);
 	struct dirent *de;
+	int rc = 0;
 
-	if (!dir)
+	if (!dir) {
+		close(dfd);
 		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", abs, strerror(errno));
-	while ((de = readdir(dir))) {
+	}
+	while (!rc && (de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		/* The manifest's own name at the top would collide with it. */
@@ -192,63 +205,53 @@ static int walk(struct entries *es, const char *abs, const char *rel, int depth,
 		char *a = ade_xasprintf("%s/%s", abs, de->d_name);
 		char *r = rel[0] ? ade_xasprintf("%s/%s", rel, de->d_name) : ade_xstrdup(de->d_name);
 		struct stat st;
-		if (lstat(a, &st) < 0) {
-			int e = errno;
-			ade_error_set(err, ADE_EIO, "cannot stat '%s': %s", a, strerror(e));
-			free(a);
-			free(r);
-			closedir(dir);
-			return ADE_EIO;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			int rc = 0;
-			if (!excluded(es, r, de->d_name, depth))
-				rc = walk(es, a, r, depth + 1, err);
-			free(a);
-			free(r);
-			if (rc) {
-				closedir(dir);
-				return rc;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = ade_error_set(err, ADE_EIO, "cannot stat '%s': %s", a, strerror(errno));
+		} else if (S_ISDIR(st.st_mode)) {
+			if (!excluded(es, r, de->d_name, depth)) {
+				int sub = openat(dirfd(dir), de->d_name,
+						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				rc = sub < 0 ? ade_error_set(err, ADE_EIO, "cannot open '%s': %s", a,
+							     strerror(errno))
+					     : walk(es, sub, a, r, depth + 1, err);
 			}
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-			/* FIFOs, sockets and devices are not results. */
-			free(a);
-			free(r);
-			continue;
-		}
-		if (es->n == es->cap) {
-			es->cap = es->cap ? es->cap * 2 : 256;
-			es->v = ade_xrealloc(es->v, sizeof(*es->v) * (size_t)es->cap);
-		}
-		struct entry *e = &es->v[es->n++];
-		memset(e, 0, sizeof(*e));
-		e->rel = r;
-		e->abs = a;
-		e->mode = st.st_mode;
-		e->dev = st.st_dev;
-		e->ino = st.st_ino;
-		e->nlink = st.st_nlink;
-		e->link_to = -1;
-		if (S_ISLNK(st.st_mode)) {
-			char buf[4096];
-			ssize_t n = readlink(a, buf, sizeof(buf) - 1);
-			if (n < 0) {
-				closedir(dir);
-				return ade_error_set(err, ADE_EIO, "cannot read link '%s': %s", a,
-						     strerror(errno));
+		} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+			if (es->n == es->cap) {
+				es->cap = es->cap ? es->cap * 2 : 256;
+				es->v = ade_xrealloc(es->v, sizeof(*es->v) * (size_t)es->cap);
 			}
-			buf[n] = '\0';
-			e->type = E_SYMLINK;
-			e->target = ade_xstrdup(buf);
-		} else {
+			struct entry *e = &es->v[es->n++];
+			memset(e, 0, sizeof(*e));
+			e->rel = r;
+			e->abs = a;
+			r = a = NULL;
+			e->mode = st.st_mode;
+			e->dev = st.st_dev;
+			e->ino = st.st_ino;
+			e->nlink = st.st_nlink;
+			e->link_to = -1;
 			e->type = E_FILE;
 			e->size = (uint64_t)st.st_size;
+			if (S_ISLNK(st.st_mode)) {
+				char buf[4096];
+				ssize_t n = readlinkat(dirfd(dir), de->d_name, buf, sizeof(buf) - 1);
+				if (n < 0) {
+					rc = ade_error_set(err, ADE_EIO, "cannot read link '%s': %s",
+							   e->abs, strerror(errno));
+				} else {
+					buf[n] = '\0';
+					e->type = E_SYMLINK;
+					e->size = 0;
+					e->target = ade_xstrdup(buf);
+				}
+			}
 		}
+		/* FIFOs, sockets and devices are not results. */
+		free(a);
+		free(r);
 	}
 	closedir(dir);
-	return 0;
+	return rc;
 }
 
 static int by_rel(const void *a, const void *b)
@@ -310,14 +313,19 @@ static void entries_free(struct entries *es)
 
 struct hash_job {
 	struct entries *es;
+	EVP_MD *sha256; /* fetched once: an implicit fetch per file cost more than a small file's hash */
 	atomic_int next;
 	atomic_int failed;
 	char msg[ADE_ERROR_MSG_MAX];
 	pthread_mutex_t mu;
 };
 
+/* SHA-256 of no bytes. */
+static const char SHA256_EMPTY[65] =
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 static int hash_file(const char *path, uint64_t size, unsigned char *buf, EVP_MD_CTX *ctx,
-		     char out[65], char *msg, size_t msglen)
+		     const EVP_MD *sha256, char out[65], char *msg, size_t msglen)
 {
 	uint64_t total = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -329,9 +337,7 @@ static int hash_file(const char *path, uint64_t size, unsigned char *buf, EVP_MD
 	 * is over, so nothing writes to them any more.
 	 */
 	if (size == 0) {
-		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-		EVP_DigestFinal_ex(ctx, md, &mdlen);
-		ade_art_hex(md, mdlen, out);
+		memcpy(out, SHA256_EMPTY, sizeof(SHA256_EMPTY));
 		return 0;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -340,7 +346,7 @@ static int hash_file(const char *path, uint64_t size, unsigned char *buf, EVP_MD
 		return -1;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(ctx, sha256, NULL);
 	for (;;) {
 		ssize_t n = read(fd, buf, CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -379,7 +385,7 @@ static void *hash_worker(void *arg)
 		struct entry *e = &j->es->v[i];
 		if (e->type != E_FILE)
 			continue;
-		if (hash_file(e->abs, e->size, buf, ctx, e->sha, msg, sizeof(msg))) {
+		if (hash_file(e->abs, e->size, buf, ctx, j->sha256, e->sha, msg, sizeof(msg))) {
 			pthread_mutex_lock(&j->mu);
 			if (!atomic_load(&j->failed))
 				snprintf(j->msg, sizeof(j->msg), "%s", msg);
@@ -393,6 +399,22 @@ static void *hash_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Below this many bytes of files, hashing and compressing use one thread:
+ * starting threads cost more than they saved on a run of small files.
+ */
+#define THREADS_MIN_BYTES (4u << 20)
+
+static uint64_t bytes_of(const struct entries *es)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < es->n; i++)
+		if (es->v[i].type == E_FILE)
+			n += es->v[i].size;
+	return n;
+}
+
 static int hash_all(struct entries *es, struct ade_error *err)
 {
 	struct hash_job j;
@@ -404,10 +426,18 @@ static int hash_all(struct entries *es, struct ade_error *err)
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);
 	pthread_mutex_init(&j.mu, NULL);
-	threaded = es->n > 8 && pthread_create(&th, NULL, hash_worker, &j) == 0;
+	j.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!j.sha256) {
+		pthread_mutex_destroy(&j.mu);
+		return ade_error_set(err, ADE_EIO, "OpenSSL has no SHA-256");
+	}
+	/* A second thread pays for itself only with some data to hash. */
+	threaded = es->n > 8 && bytes_of(es) >= THREADS_MIN_BYTES &&
+		   pthread_create(&th, NULL, hash_worker, &j) == 0;
 	hash_worker(&j);
 	if (threaded)
 		pthread_join(th, NULL);
+	EVP_MD_free(j.sha256);
 	pthread_mutex_destroy(&j.mu);
 	if (atomic_load(&j.failed))
 		return ade_error_set(err, ADE_EIO, "%s", j.msg);
@@ -564,7 +594,12 @@ int ade_artifacts_pack_dir(const char *run_dir, const char *out, const struct ad
 
 	if (!include_all && p)
 		select_frames(p, run_dir, &es);
-	if ((rc = walk(&es, run_dir, "", 0, err)))
+	int top = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0) {
+		rc = ade_error_set(err, ADE_EIO, "cannot open '%s': %s", run_dir, strerror(errno));
+		goto done;
+	}
+	if ((rc = walk(&es, top, run_dir, "", 0, err)))
 		goto done;
 	qsort(es.v, (size_t)es.n, sizeof(*es.v), by_rel);
 	link_inodes(&es);
@@ -589,12 +624,14 @@ int ade_artifacts_pack_dir(const char *run_dir, const char *out, const struct ad
 	archive_write_set_format_pax_restricted(a);
 	/*
 	 * Level 3 is zstd's default; two worker threads overlap compression
-	 * with reading (reference/performance.md section 8).  zstd's
-	 * multithreaded output depends only on the parameters, not on
-	 * timing, so it stays reproducible (tested).
+	 * with reading (reference/performance.md section 8) once there are
+	 * THREADS_MIN_BYTES to read.  zstd's multithreaded output depends
+	 * only on the parameters, not on timing, and the choice only on the
+	 * files' sizes, so it stays reproducible (tested).
 	 */
 	if (archive_write_set_filter_option(a, "zstd", "compression-level", "3") != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "zstd", "threads", "2") != ARCHIVE_OK) {
+	    (bytes_of(&es) >= THREADS_MIN_BYTES &&
+	     archive_write_set_filter_option(a, "zstd", "threads", "2") != ARCHIVE_OK)) {
 		/* An older libarchive without the option: single-threaded is fine. */
 		archive_clear_error(a);
 	}
