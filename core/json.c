@@ -3,6 +3,8 @@
 #include "error.h"
 #include "fs.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +90,56 @@ int ade_json_bool(const cJSON *obj, const char *key, int fallback)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
+}
+
+int ade_json_format_number(double v, char out[32])
+{
+	static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+	if (!isfinite(v))
+		return snprintf(out, 32, "null");
+	/*
+	 * m / 10^k with |m| < 2^53 is correctly rounded by the division and by
+	 * strtod alike, so when it equals v the decimal text reads back as v;
+	 * the first k that works gives the fewest places.
+	 */
+	for (int k = 0; k < (int)(sizeof(p10) / sizeof(p10[0])); k++) {
+		double x = v * p10[k];
+		if (!(fabs(x) < 9e15))
+			break;
+		long long m = llround(x);
+		if ((double)m / p10[k] != v)
+			continue;
+		/* Digits by hand: snprintf was most of the cost. */
+		char digits[24];
+		int nd = 0, n = 0;
+		unsigned long long u = m < 0 ? 0ull - (unsigned long long)m : (unsigned long long)m;
+		do {
+			digits[nd++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		while (nd <= k)
+			digits[nd++] = '0'; /* 0.00x: zeros before the first digit */
+		if (m < 0)
+			out[n++] = '-';
+		while (nd > 0) {
+			if (nd == k)
+				out[n++] = '.';
+			out[n++] = digits[--nd];
+		}
+		out[n] = '\0';
+		return n;
+	}
+	int n = snprintf(out, 32, "%.15g", v);
+	if (strtod(out, NULL) != v)
+		n = snprintf(out, 32, "%.17g", v);
+	return n;
+}
+
+cJSON *ade_json_add_number_raw(cJSON *obj, const char *key, double v)
+{
+	char text[32];
+
+	ade_json_format_number(v, text);
+	return cJSON_AddRawToObject(obj, key, text);
 }

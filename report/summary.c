@@ -19,12 +19,13 @@
 
 #define RESULT_MAX (64u << 20)
 
+/* Numbers go in as printed text: the summary is only printed (core/json.h). */
 static void add_num_or_null(cJSON *o, const char *k, double v)
 {
 	if (isnan(v))
 		cJSON_AddNullToObject(o, k);
 	else
-		cJSON_AddNumberToObject(o, k, v);
+		ade_json_add_number_raw(o, k, v);
 }
 
 static void add_str_or_null(cJSON *o, const char *k, const char *v)
@@ -109,58 +110,121 @@ static void read_result(const char *run_dir, const char *stage, struct facts *f)
 	cJSON_Delete(r);
 }
 
-/* The per-stage queries, prepared once for the whole run. */
-struct stage_stmts {
-	sqlite3_stmt *state, *all_ms, *last;
+/*
+ * What state.db holds about one stage of the run, read for all stages at
+ * once: three queries over the run's rows, not three per stage.
+ */
+struct stage_row {
+	int have_state, have_last, attempts;
+	char *state, *note;                 /* owned */
+	double all_ms;                      /* NaN: no attempt */
+	char *started_at, *ended_at, *reason; /* the last attempt's; owned */
+	double wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, signal;
 };
 
-static sqlite3_stmt *bound(sqlite3_stmt *s, const char *run_id, const char *name)
+static char *cdup(sqlite3_stmt *s, int i)
 {
-	if (!s)
-		return NULL;
-	sqlite3_reset(s);
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	return s;
+	return ctext(s, i) ? ade_xstrdup(ctext(s, i)) : NULL;
+}
+
+static void read_rows(sqlite3 *db, const char *run_id, const struct ade_strmap *idx,
+		      struct stage_row *rows)
+{
+	sqlite3_stmt *s = NULL;
+	int i;
+
+	if (sqlite3_prepare_v2(db, "SELECT stage, state, attempts, note FROM stages WHERE run_id=?1",
+			       -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			if (ctext(s, 0) && (i = ade_strmap_get(idx, ctext(s, 0))) >= 0 &&
+			    !rows[i].have_state) {
+				rows[i].have_state = 1;
+				rows[i].state = ade_xstrdup(ctext(s, 1) ? ctext(s, 1) : "");
+				rows[i].attempts = sqlite3_column_int(s, 2);
+				rows[i].note = cdup(s, 3);
+			}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT stage, sum(wall_ms) FROM attempts WHERE run_id=?1 GROUP BY stage",
+			       -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			if (ctext(s, 0) && (i = ade_strmap_get(idx, ctext(s, 0))) >= 0)
+				rows[i].all_ms = cnum(s, 1);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	/* In attempt order: the last row of a stage is its last attempt. */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT stage, started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, "
+			       "exit_code, signal, reason FROM attempts WHERE run_id=?1 ORDER BY stage, "
+			       "attempt",
+			       -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			if (!ctext(s, 0) || (i = ade_strmap_get(idx, ctext(s, 0))) < 0)
+				continue;
+			struct stage_row *r = &rows[i];
+			free(r->started_at);
+			free(r->ended_at);
+			free(r->reason);
+			r->have_last = 1;
+			r->started_at = cdup(s, 1);
+			r->ended_at = cdup(s, 2);
+			r->wall_ms = cnum(s, 3);
+			r->user_ms = cnum(s, 4);
+			r->sys_ms = cnum(s, 5);
+			r->maxrss_kb = cnum(s, 6);
+			r->exit_code = cnum(s, 7);
+			r->signal = cnum(s, 8);
+			r->reason = cdup(s, 9);
+		}
+	}
+	sqlite3_finalize(s);
+}
+
+static void row_release(struct stage_row *r)
+{
+	free(r->state);
+	free(r->note);
+	free(r->started_at);
+	free(r->ended_at);
+	free(r->reason);
 }
 
 /* One stage's entry: its state in the run and its last attempt. */
-static cJSON *stage_entry(const struct stage_stmts *q, const char *run_id, const char *name,
-			  double *total_s, const char **state_out)
+static cJSON *stage_entry(const struct stage_row *r, const char *name, double *total_s,
+			  const char **state_out)
 {
 	cJSON *e = cJSON_CreateObject();
-	sqlite3_stmt *s;
 	const char *state = NULL;
 
 	cJSON_AddStringToObject(e, "name", name);
-	s = bound(q->state, run_id, name);
-	if (s && sqlite3_step(s) == SQLITE_ROW) {
-		cJSON *st = cJSON_AddStringToObject(e, "state", ctext(s, 0) ? ctext(s, 0) : "");
+	if (r->have_state) {
+		cJSON *st = cJSON_AddStringToObject(e, "state", r->state);
 		state = st ? st->valuestring : NULL;
-		cJSON_AddNumberToObject(e, "attempts", sqlite3_column_int(s, 1));
-		add_str_or_null(e, "note", ctext(s, 2));
+		ade_json_add_number_raw(e, "attempts", r->attempts);
+		add_str_or_null(e, "note", r->note);
 	} else {
 		cJSON_AddStringToObject(e, "state", "queued");
-		cJSON_AddNumberToObject(e, "attempts", 0);
+		ade_json_add_number_raw(e, "attempts", 0);
 		cJSON_AddNullToObject(e, "note");
 		state = "queued";
 	}
 	*state_out = state;
-
-	s = bound(q->all_ms, run_id, name);
-	double all_ms = s && sqlite3_step(s) == SQLITE_ROW ? cnum(s, 0) : NAN;
-
-	s = bound(q->last, run_id, name);
-	if (s && sqlite3_step(s) == SQLITE_ROW) {
-		add_str_or_null(e, "started_at", ctext(s, 0));
-		add_str_or_null(e, "ended_at", ctext(s, 1));
-		add_num_or_null(e, "duration_s", cnum(s, 2) / 1000);
-		add_num_or_null(e, "user_s", cnum(s, 3) / 1000);
-		add_num_or_null(e, "sys_s", cnum(s, 4) / 1000);
-		add_num_or_null(e, "peak_rss_kb", cnum(s, 5));
-		add_num_or_null(e, "exit_code", cnum(s, 6));
-		add_num_or_null(e, "signal", cnum(s, 7));
-		add_str_or_null(e, "reason", ctext(s, 8));
+	if (r->have_last) {
+		add_str_or_null(e, "started_at", r->started_at);
+		add_str_or_null(e, "ended_at", r->ended_at);
+		add_num_or_null(e, "duration_s", r->wall_ms / 1000);
+		add_num_or_null(e, "user_s", r->user_ms / 1000);
+		add_num_or_null(e, "sys_s", r->sys_ms / 1000);
+		add_num_or_null(e, "peak_rss_kb", r->maxrss_kb);
+		add_num_or_null(e, "exit_code", r->exit_code);
+		add_num_or_null(e, "signal", r->signal);
+		add_str_or_null(e, "reason", r->reason);
 	} else {
 		/* Reused, skipped or never started: no attempt in this run. */
 		static const char *const none[] = {"started_at", "ended_at", "duration_s", "user_s",
@@ -168,9 +232,9 @@ static cJSON *stage_entry(const struct stage_stmts *q, const char *run_id, const
 		for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
 			cJSON_AddNullToObject(e, none[i]);
 	}
-	add_num_or_null(e, "all_attempts_s", all_ms / 1000);
-	if (!isnan(all_ms))
-		*total_s += all_ms / 1000;
+	add_num_or_null(e, "all_attempts_s", r->all_ms / 1000);
+	if (!isnan(r->all_ms))
+		*total_s += r->all_ms / 1000;
 	return e;
 }
 
@@ -222,10 +286,10 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	}
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "format", "ade-run-summary");
-	cJSON_AddNumberToObject(root, "format_version", 1);
+	ade_json_add_number_raw(root, "format_version", 1);
 	cJSON_AddStringToObject(root, "pipeline", pipeline);
 	add_str_or_null(root, "ds", ctext(s, 0));
-	cJSON_AddNumberToObject(root, "run_number", sqlite3_column_int(s, 1));
+	ade_json_add_number_raw(root, "run_number", sqlite3_column_int(s, 1));
 	cJSON_AddStringToObject(root, "run_id", run_id);
 	add_str_or_null(root, "state", ctext(s, 2));
 	add_str_or_null(root, "started_at", ctext(s, 3));
@@ -237,43 +301,47 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 
 	/* The stages: the pipeline's order, then any other state.db knows of. */
 	char **names = NULL;
-	int nn = 0;
+	int nn = 0, cap = 0;
+	struct ade_strmap idx = ADE_STRMAP_INIT;
 	for (int i = 0; i < n_stages; i++) {
-		names = ade_xrealloc(names, sizeof(*names) * (size_t)(nn + 1));
-		names[nn++] = ade_xstrdup(stage_names[i]);
+		if (ade_strmap_get(&idx, stage_names[i]) >= 0)
+			continue;
+		if (nn == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = ade_xrealloc(names, sizeof(*names) * (size_t)cap);
+		}
+		names[nn] = ade_xstrdup(stage_names[i]);
+		ade_strmap_put(&idx, names[nn], nn);
+		nn++;
 	}
 	if (sqlite3_prepare_v2(db, "SELECT stage FROM stages WHERE run_id=?1 ORDER BY rowid", -1, &s,
 			       NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			const char *n = ctext(s, 0);
-			int dup = !n;
-			for (int i = 0; i < nn && !dup; i++)
-				dup = !strcmp(names[i], n);
-			if (dup)
+			if (!n || ade_strmap_get(&idx, n) >= 0)
 				continue;
-			names = ade_xrealloc(names, sizeof(*names) * (size_t)(nn + 1));
-			names[nn++] = ade_xstrdup(n);
+			if (nn == cap) {
+				cap = cap ? 2 * cap : 64;
+				names = ade_xrealloc(names, sizeof(*names) * (size_t)cap);
+			}
+			names[nn] = ade_xstrdup(n);
+			ade_strmap_put(&idx, names[nn], nn);
+			nn++;
 		}
 	}
 	sqlite3_finalize(s);
 	s = NULL;
 
+	struct stage_row *rows = ade_xcalloc((size_t)nn + 1, sizeof(*rows));
+	for (int i = 0; i < nn; i++)
+		rows[i].all_ms = NAN;
+	read_rows(db, run_id, &idx, rows);
 	cJSON *stages = cJSON_CreateArray(), *failed = cJSON_CreateArray();
 	double total_s = 0;
-	struct stage_stmts q = {NULL, NULL, NULL};
-	sqlite3_prepare_v2(db, "SELECT state, attempts, note FROM stages WHERE run_id=?1 AND stage=?2",
-			   -1, &q.state, NULL);
-	sqlite3_prepare_v2(db, "SELECT sum(wall_ms) FROM attempts WHERE run_id=?1 AND stage=?2", -1,
-			   &q.all_ms, NULL);
-	sqlite3_prepare_v2(db,
-			   "SELECT started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
-			   "signal, reason FROM attempts WHERE run_id=?1 AND stage=?2 ORDER BY attempt "
-			   "DESC LIMIT 1",
-			   -1, &q.last, NULL);
 	for (int i = 0; i < nn; i++) {
 		const char *state = NULL;
-		cJSON *e = stage_entry(&q, run_id, names[i], &total_s, &state);
+		cJSON *e = stage_entry(&rows[i], names[i], &total_s, &state);
 		cJSON_AddItemToArray(stages, e);
 		if (state && !strcmp(state, "failed"))
 			cJSON_AddItemToArray(failed, cJSON_CreateString(names[i]));
@@ -302,16 +370,17 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	add_num_or_null(root, "mae", f.mae);
 	add_num_or_null(root, "rmse", f.rmse);
 	add_num_or_null(root, "r2", f.r2);
-	cJSON_AddNumberToObject(root, "stage_seconds_total", total_s);
+	ade_json_add_number_raw(root, "stage_seconds_total", total_s);
 	cJSON_AddItemToObject(root, "failed_stages", failed);
 	cJSON_AddItemToObject(root, "stages", stages);
 
-	sqlite3_finalize(q.state);
-	sqlite3_finalize(q.all_ms);
-	sqlite3_finalize(q.last);
-	for (int i = 0; i < nn; i++)
+	for (int i = 0; i < nn; i++) {
+		row_release(&rows[i]);
 		free(names[i]);
+	}
+	free(rows);
 	free(names);
+	ade_strmap_free(&idx);
 	free(f.model_version);
 	char *text = cJSON_Print(root);
 	if (!text) {

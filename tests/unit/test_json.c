@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,57 @@ static void test_missing_file(void **state)
 	tu_rmdir(dir);
 }
 
+/* Every text reads back as the same double, and common values print short. */
+static void test_format_number(void **state)
+{
+	static const struct {
+		double v;
+		const char *text;
+	} fixed[] = {
+		{0, "0"}, {-0.0, "0"}, {42, "42"}, {-7, "-7"}, {0.5, "0.5"}, {-0.25, "-0.25"},
+		{0.1, "0.1"}, {1234.5678, "1234.5678"}, {0.000412, "0.000412"},
+		{1e-9, "0.000000001"}, {1e20, "1e+20"}, {0.1 + 0.2, "0.30000000000000004"},
+		{9007199254740993.0, "9007199254740992"},
+	};
+	char out[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		ade_json_format_number(fixed[i].v, out);
+		assert_string_equal(out, fixed[i].text);
+	}
+	ade_json_format_number(NAN, out);
+	assert_string_equal(out, "null");
+	ade_json_format_number(-INFINITY, out);
+	assert_string_equal(out, "null");
+	/* Random bit patterns and random decimals: all must round-trip. */
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		if (i % 2) {
+			memcpy(&v, &x, sizeof(v));
+			if (!isfinite(v))
+				continue;
+		} else {
+			v = (double)(int64_t)(x % 2000000001ull - 1000000000) / 1e6;
+		}
+		int n = ade_json_format_number(v, out);
+		assert_int_equal(n, (int)strlen(out));
+		if (strtod(out, NULL) != v)
+			fail_msg("%.17g printed as %s", v, out);
+	}
+	/* As a raw item, the text lands in the printed tree. */
+	cJSON *o = cJSON_CreateObject();
+	ade_json_add_number_raw(o, "d", 0.125);
+	char *text = cJSON_PrintUnformatted(o);
+	assert_string_equal(text, "{\"d\":0.125}");
+	free(text);
+	cJSON_Delete(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_parse_positions),
 		cmocka_unit_test(test_lookups_and_fallbacks),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_format_number),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
