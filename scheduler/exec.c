@@ -43,6 +43,9 @@ enum sstate {
 static const char *sstate_name[] = {"queued",  "queued", "running",         "up_for_retry",
 				    "success", "failed", "upstream_failed", "skipped"};
 
+/* Where a stage's next attempt's files are (prepare_files()). */
+enum { PREP_NONE, PREP_QUEUED, PREP_BUSY, PREP_DONE };
+
 static int terminal(enum sstate s)
 {
 	return s >= S_SUCCESS;
@@ -66,7 +69,7 @@ struct stage_rt {
 	 * Files of the next attempt made ahead, while the stages it needs still
 	 * run, so that starting it after they end is little more than a spawn.
 	 */
-	int prepped;
+	int prep;           /* PREP_*; guarded by the helper's mutex while it runs */
 	int prep_logfd;
 	/* A stage sensor (wait_for) polling: ready, but not in the queue. */
 	int sensing;
@@ -121,6 +124,30 @@ struct ade_exec {
 		struct ade_attempt_end end;
 	} *ops;
 	int n_ops, ops_cap;
+	/*
+	 * The helper thread.  What a stage's start and end leave to do that
+	 * no stage waits for (its dependents' files, the state.db batch)
+	 * runs there, beside the stage, while this thread only reaps,
+	 * publishes and spawns: done here, it ran on the CPU of the stage it
+	 * had just started, which waited for it.
+	 */
+	struct helper {
+		pthread_t thread;
+		int running;
+		pthread_mutex_t mu;
+		pthread_cond_t wake; /* helper: a request or stop */
+		pthread_cond_t done; /* main: a prep or the batch finished */
+		int stop;
+		struct prep_req {
+			struct run_rt *r;
+			int i;
+		} *preps;
+		int n_preps, preps_head, preps_cap;
+		struct db_op *batch; /* handed over, the helper's until committed */
+		int n_batch, committing;
+		struct db_op *spare; /* the last batch's array, for reuse */
+		int spare_cap;
+	} h;
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
 	int64_t commit_gen;     /* counts db_commit calls */
 	sigset_t child_defs;    /* dispositions a stage gets back at default */
@@ -176,6 +203,8 @@ void ade_exec_free(struct ade_exec *ex)
 	for (int k = 0; k < ex->n_ops; k++)
 		free(ex->ops[k].note);
 	free(ex->ops);
+	free(ex->h.preps);
+	free(ex->h.spare);
 	free(ex);
 }
 
@@ -403,19 +432,14 @@ static struct db_op *push_op(struct ade_exec *ex, int kind, struct run_rt *r, in
 	return op;
 }
 
-/* Writes the queued state changes in one transaction. */
-static void db_commit(struct ade_exec *ex)
+/*
+ * A stage goes through several states in one batch (ready, running,
+ * success): only its last row matters.  Later ops win; an earlier note
+ * survives a later op without one, as the UPDATE's coalesce would have
+ * kept it.  Runs in the main thread, which owns the stages' bookkeeping.
+ */
+static void db_collapse(struct ade_exec *ex)
 {
-	struct ade_error err;
-
-	if (!ex->n_ops)
-		return;
-	/*
-	 * A stage goes through several states in one batch (ready, running,
-	 * success): only its last row matters.  Later ops win; an earlier
-	 * note survives a later op without one, as the UPDATE's coalesce
-	 * would have kept it.
-	 */
 	ex->commit_gen++;
 	for (int k = ex->n_ops - 1; k >= 0; k--) {
 		struct db_op *op = &ex->ops[k];
@@ -434,10 +458,21 @@ static void db_commit(struct ade_exec *ex)
 		}
 		op->kind = OP_NONE;
 	}
-	if (ade_state_begin(ex->state, &err))
+}
+
+/*
+ * Writes ops in one transaction and frees their notes.  Reads only what
+ * does not change while a run is active (run ids, stage names and
+ * folders), so the helper may run it.
+ */
+static void db_write(struct ade_state *state, struct db_op *ops, int n)
+{
+	struct ade_error err;
+
+	if (ade_state_begin(state, &err))
 		ade_log_warn("%s", err.msg);
-	for (int k = 0; k < ex->n_ops; k++) {
-		struct db_op *op = &ex->ops[k];
+	for (int k = 0; k < n; k++) {
+		struct db_op *op = &ops[k];
 		const char *run_id = op->r->row.run_id;
 		const char *stage = op->r->p->stages[op->i].name;
 		int rc = 0;
@@ -445,31 +480,85 @@ static void db_commit(struct ade_exec *ex)
 		case OP_NONE:
 			break;
 		case OP_STAGE:
-			rc = ade_state_stage_set(ex->state, run_id, stage, op->state, op->attempt,
+			rc = ade_state_stage_set(state, run_id, stage, op->state, op->attempt,
 						 op->note, &err);
 			break;
 		case OP_ATTEMPT_START: {
 			char *log = ade_xasprintf("%s/attempt-%d.log", op->r->st[op->i].dir,
 						  op->attempt);
-			rc = ade_state_attempt_start(ex->state, run_id, stage, op->attempt, op->pid,
+			rc = ade_state_attempt_start(state, run_id, stage, op->attempt, op->pid,
 						     op->pid ? ade_proc_start_time(op->pid) : 0, log,
 						     &err);
 			free(log);
 			break;
 		}
 		case OP_ATTEMPT_END:
-			rc = ade_state_attempt_end(ex->state, run_id, stage, op->attempt, &op->end,
-						   &err);
+			rc = ade_state_attempt_end(state, run_id, stage, op->attempt, &op->end, &err);
 			break;
 		}
 		if (rc)
 			ade_log_warn("%s", err.msg);
 		free(op->note);
+		op->note = NULL;
 	}
-	ex->n_ops = 0;
-	if (ade_state_commit(ex->state, &err))
+	if (ade_state_commit(state, &err))
 		ade_log_warn("%s", err.msg);
+}
+
+/* Waits until the helper has written the batch it was handed. */
+static void db_wait(struct ade_exec *ex)
+{
+	if (!ex->h.running)
+		return;
+	pthread_mutex_lock(&ex->h.mu);
+	while (ex->h.batch)
+		pthread_cond_wait(&ex->h.done, &ex->h.mu);
+	pthread_mutex_unlock(&ex->h.mu);
+}
+
+/*
+ * Writes the queued state changes now, after the helper's batch: for
+ * this thread's own reads and writes of state.db, which follow at once.
+ */
+static void db_commit(struct ade_exec *ex)
+{
+	db_wait(ex);
+	if (!ex->n_ops)
+		return;
+	db_collapse(ex);
+	db_write(ex->state, ex->ops, ex->n_ops);
+	ex->n_ops = 0;
 	ex->last_commit_ns = ade_now_mono_ns();
+}
+
+/*
+ * Hands the queued changes to the helper.  While it still writes the last
+ * batch they stay queued for the next turn: this thread never waits here.
+ */
+static void db_hand_over(struct ade_exec *ex)
+{
+	struct helper *h = &ex->h;
+
+	if (!h->running) {
+		db_commit(ex);
+		return;
+	}
+	pthread_mutex_lock(&h->mu);
+	if (!h->batch) {
+		db_collapse(ex);
+		struct db_op *spare = h->spare;
+		int spare_cap = h->spare_cap;
+		h->batch = ex->ops;
+		h->n_batch = ex->n_ops;
+		h->spare = NULL;
+		h->spare_cap = ex->ops_cap;
+		ex->ops = spare;
+		ex->ops_cap = spare_cap;
+		ex->n_ops = 0;
+		ex->last_commit_ns = ade_now_mono_ns();
+		pthread_cond_signal(&h->wake);
+	}
+	pthread_mutex_unlock(&h->mu);
 }
 
 /*
@@ -488,13 +577,14 @@ static int64_t group_commit(struct ade_exec *ex)
 		return -1;
 	int64_t now = ade_now_mono_ns();
 	if (ex->n_running == 0 || now - ex->last_commit_ns >= COMMIT_GROUP_NS) {
-		db_commit(ex);
-		return -1;
+		db_hand_over(ex);
+		/* Still queued behind a batch being written: look again soon. */
+		return ex->n_ops ? 1000000 : -1;
 	}
 	return ex->last_commit_ns + COMMIT_GROUP_NS - now;
 }
 
-static void discard_prep(struct run_rt *r, int i);
+static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i);
 static void evaluate(struct ade_exec *ex, struct run_rt *r, int i);
 
 static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate s,
@@ -506,8 +596,8 @@ static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate 
 	if (now_terminal)
 		r->n_done++;
 	t->state = s;
-	if (now_terminal && t->prepped)
-		discard_prep(r, i);
+	if (now_terminal)
+		discard_prep(ex, r, i);
 	struct db_op *op = push_op(ex, OP_STAGE, r, i);
 	op->state = sstate_name[s];
 	op->attempt = t->attempt;
@@ -991,7 +1081,9 @@ static char *config_path(struct run_rt *r, int i)
 
 /*
  * Makes the files of stage i's next attempt: its directory, the empty
- * private output directory, the config and the open log.
+ * private output directory, the config and the open log (prep_logfd).
+ * Reads only what stays put while the stage waits, so the helper may run
+ * it for a stage whose prep it holds (PREP_BUSY).
  */
 static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ade_error *err)
 {
@@ -1026,11 +1118,8 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 			goto out;
 	}
 	t->prep_logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-	if (t->prep_logfd < 0) {
+	if (t->prep_logfd < 0)
 		rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));
-		goto out;
-	}
-	t->prepped = 1;
 out:
 	free(out);
 	free(log);
@@ -1038,15 +1127,39 @@ out:
 	return rc;
 }
 
+/*
+ * Takes the files prepared for stage i's next attempt: 1 when they are
+ * made (prep_logfd is then the caller's), 0 when they are not, withdrawing
+ * a request the helper has not started and waiting for one it has.
+ */
+static int prep_take(struct ade_exec *ex, struct stage_rt *t)
+{
+	int done;
+
+	if (ex->h.running) {
+		pthread_mutex_lock(&ex->h.mu);
+		while (t->prep == PREP_BUSY)
+			pthread_cond_wait(&ex->h.done, &ex->h.mu);
+		done = t->prep == PREP_DONE;
+		t->prep = PREP_NONE;
+		pthread_mutex_unlock(&ex->h.mu);
+	} else {
+		done = t->prep == PREP_DONE;
+		t->prep = PREP_NONE;
+	}
+	return done;
+}
+
 /* Undoes prepare_files() for a stage that will not run after all. */
-static void discard_prep(struct run_rt *r, int i)
+static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
+
+	if (!prep_take(ex, t))
+		return;
 	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
 	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
-
 	close(t->prep_logfd);
-	t->prepped = 0;
 	t->prep_logfd = -1;
 	unlink(log);
 	ade_fs_remove_tree(out, NULL);
@@ -1055,24 +1168,141 @@ static void discard_prep(struct run_rt *r, int i)
 }
 
 /*
- * Prepares the files of the dependents of stage i that will start when
- * the stages now running succeed; runs while those stages run, off the
- * path from one stage's end to the next one's start.
+ * Has the files of the dependents of stage i made that will start when
+ * the stages now running succeed: by the helper, beside them, so that
+ * starting a dependent after they end is little more than a spawn.
  */
 static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 {
+	struct helper *h = &ex->h;
+	int asked = 0;
+
 	for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++) {
 		int dpt = r->deps[k];
 		struct ade_stage_def *d = &r->p->stages[dpt];
-		int eligible = r->st[dpt].state == S_QUEUED && !r->st[dpt].prepped &&
-			       d->trigger == ADE_TRIGGER_ALL_SUCCESS;
+		int eligible = r->st[dpt].state == S_QUEUED && d->trigger == ADE_TRIGGER_ALL_SUCCESS;
 		for (int j = 0; eligible && j < d->n_needs; j++) {
 			enum sstate u = r->st[d->needs[j]].state;
 			eligible = u == S_SUCCESS || u == S_RUNNING;
 		}
-		if (eligible && prepare_files(ex, r, dpt, NULL))
-			r->st[dpt].prepped = 0;
+		if (!eligible)
+			continue;
+		struct stage_rt *t = &r->st[dpt];
+		if (!h->running) {
+			if (t->prep == PREP_NONE && prepare_files(ex, r, dpt, NULL) == 0)
+				t->prep = PREP_DONE;
+			continue;
+		}
+		pthread_mutex_lock(&h->mu);
+		if (t->prep == PREP_NONE) {
+			if (h->n_preps == h->preps_cap) {
+				h->preps_cap = h->preps_cap ? 2 * h->preps_cap : 16;
+				h->preps = ade_xrealloc(h->preps, sizeof(*h->preps) * (size_t)h->preps_cap);
+			}
+			h->preps[h->n_preps].r = r;
+			h->preps[h->n_preps].i = dpt;
+			h->n_preps++;
+			t->prep = PREP_QUEUED;
+			asked = 1;
+		}
+		pthread_mutex_unlock(&h->mu);
 	}
+	if (asked)
+		pthread_cond_signal(&h->wake);
+}
+
+/* ---- the helper thread --------------------------------------------------- */
+
+static void *helper_main(void *arg)
+{
+	struct ade_exec *ex = arg;
+	struct helper *h = &ex->h;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		if (h->batch) {
+			struct db_op *b = h->batch;
+			int n = h->n_batch;
+			h->committing = 1;
+			pthread_mutex_unlock(&h->mu);
+			db_write(ex->state, b, n);
+			pthread_mutex_lock(&h->mu);
+			h->committing = 0;
+			free(h->spare);
+			h->spare = b;
+			h->batch = NULL;
+			pthread_cond_broadcast(&h->done);
+			continue;
+		}
+		if (h->stop)
+			break;
+		if (h->preps_head < h->n_preps) {
+			struct prep_req q = h->preps[h->preps_head++];
+			if (h->preps_head == h->n_preps)
+				h->preps_head = h->n_preps = 0;
+			struct stage_rt *t = &q.r->st[q.i];
+			if (t->prep != PREP_QUEUED)
+				continue; /* withdrawn: the stage started or was decided */
+			t->prep = PREP_BUSY;
+			pthread_mutex_unlock(&h->mu);
+			int rc = prepare_files(ex, q.r, q.i, NULL);
+			pthread_mutex_lock(&h->mu);
+			t->prep = rc ? PREP_NONE : PREP_DONE;
+			pthread_cond_broadcast(&h->done);
+			continue;
+		}
+		pthread_cond_wait(&h->wake, &h->mu);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* Without a helper (no thread to be had) the same work is done inline. */
+static void helper_start(struct ade_exec *ex)
+{
+	struct helper *h = &ex->h;
+	sigset_t all, old;
+
+	if (h->running)
+		return;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->wake, NULL);
+	pthread_cond_init(&h->done, NULL);
+	h->stop = 0;
+	/* Signals are the main thread's: it waits for them in sigtimedwait. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	h->running = pthread_create(&h->thread, NULL, helper_main, ex) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!h->running) {
+		pthread_cond_destroy(&h->done);
+		pthread_cond_destroy(&h->wake);
+		pthread_mutex_destroy(&h->mu);
+	}
+}
+
+/* Stops the helper after the batch it holds; requested preps are dropped. */
+static void helper_stop(struct ade_exec *ex)
+{
+	struct helper *h = &ex->h;
+
+	if (!h->running)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stop = 1;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->thread, NULL);
+	h->running = 0;
+	for (int k = h->preps_head; k < h->n_preps; k++) {
+		struct stage_rt *t = &h->preps[k].r->st[h->preps[k].i];
+		if (t->prep == PREP_QUEUED)
+			t->prep = PREP_NONE;
+	}
+	h->n_preps = h->preps_head = 0;
+	pthread_cond_destroy(&h->done);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->mu);
 }
 
 /*
@@ -1184,12 +1414,11 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	char **argv = NULL;
 	pid_t pid = -1;
 
-	if (!t->prepped && prepare_files(ex, r, i, &err)) {
+	if (!prep_take(ex, t) && prepare_files(ex, r, i, &err)) {
 		t->attempt++;
 		t->tries++;
 		goto fail;
 	}
-	t->prepped = 0;
 	logfd = t->prep_logfd;
 	t->prep_logfd = -1;
 	t->attempt++;
@@ -1804,6 +2033,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	sigaction(SIGCHLD, &sa, NULL);
 	child_signals(&ex->child_defs);
 	sigprocmask(SIG_BLOCK, &set, &old);
+	helper_start(ex);
 	ex->t0 = ade_now_mono_ns();
 
 	for (;;) {
@@ -1873,12 +2103,12 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			if (!ex->interrupted)
 				interrupt_all(ex);
 		}
+		/* Due timers fire before the next wait: reaped stages' dependents start first. */
 		reap(ex);
-		if (n_active)
-			timers(ex);
 	}
 out:
 	db_commit(ex);
+	helper_stop(ex);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ex->sum.interrupted = ex->interrupted;
