@@ -453,16 +453,59 @@ static void col_num(cJSON *o, const char *key, sqlite3_stmt *s, int i)
 		cJSON_AddNumberToObject(o, key, sqlite3_column_double(s, i));
 }
 
-static cJSON *stage_obj_get(cJSON *doc, const char *name)
+/*
+ * The document's stage objects by name: a run of a thousand stages looks
+ * one up per stage and per state.db row.  Keys are the objects' own name
+ * strings.
+ */
+struct stage_index {
+	struct ade_strmap map;
+	cJSON **objs;
+	int n, cap;
+};
+
+static void index_add(struct stage_index *ix, cJSON *s)
+{
+	const cJSON *nm = cJSON_GetObjectItemCaseSensitive(s, "name");
+
+	if (!cJSON_IsString(nm) || ade_strmap_get(&ix->map, nm->valuestring) >= 0)
+		return;
+	if (ix->n == ix->cap) {
+		ix->cap = ix->cap ? 2 * ix->cap : 64;
+		ix->objs = ade_xrealloc(ix->objs, sizeof(*ix->objs) * (size_t)ix->cap);
+	}
+	ix->objs[ix->n] = s;
+	ade_strmap_put(&ix->map, nm->valuestring, ix->n);
+	ix->n++;
+}
+
+/* An index of the stages doc holds now. */
+static void index_init(struct stage_index *ix, cJSON *doc)
 {
 	cJSON *s;
 
+	memset(ix, 0, sizeof(*ix));
 	cJSON_ArrayForEach(s, cJSON_GetObjectItem(doc, "stages"))
-		if (!strcmp(ade_json_str(s, "name", ""), name))
-			return s;
-	s = cJSON_CreateObject();
+		index_add(ix, s);
+}
+
+static void index_free(struct stage_index *ix)
+{
+	ade_strmap_free(&ix->map);
+	free(ix->objs);
+}
+
+/* The stage object called name, added to doc (and ix) when missing. */
+static cJSON *stage_obj_get(cJSON *doc, struct stage_index *ix, const char *name)
+{
+	int k = ade_strmap_get(&ix->map, name);
+
+	if (k >= 0)
+		return ix->objs[k];
+	cJSON *s = cJSON_CreateObject();
 	cJSON_AddStringToObject(s, "name", name);
 	cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "stages"), s);
+	index_add(ix, s);
 	return s;
 }
 
@@ -473,7 +516,9 @@ static int read_state(cJSON *doc, const struct ade_lineage_run *run, struct ade_
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	int rc = 0;
+	struct stage_index ix;
 
+	index_init(&ix, doc);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
 		rc = ade_error_set(err, ADE_EDB, "cannot open '%s/state.db': %s", run->home,
 				   db ? sqlite3_errmsg(db) : "out of memory");
@@ -508,7 +553,7 @@ static int read_state(cJSON *doc, const struct ade_lineage_run *run, struct ade_
 			       -1, &s, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(s) == SQLITE_ROW) {
-			cJSON *o = stage_obj_get(doc, (const char *)sqlite3_column_text(s, 0));
+			cJSON *o = stage_obj_get(doc, &ix, (const char *)sqlite3_column_text(s, 0));
 			set_item(o, "state", cJSON_CreateString(
 							      (const char *)sqlite3_column_text(s, 1)));
 			cJSON_AddNumberToObject(o, "attempts", sqlite3_column_int(s, 2));
@@ -524,7 +569,7 @@ static int read_state(cJSON *doc, const struct ade_lineage_run *run, struct ade_
 			       -1, &s, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(s) == SQLITE_ROW) {
-			cJSON *o = stage_obj_get(doc, (const char *)sqlite3_column_text(s, 0));
+			cJSON *o = stage_obj_get(doc, &ix, (const char *)sqlite3_column_text(s, 0));
 			cJSON *a = cJSON_CreateObject();
 			cJSON_AddNumberToObject(a, "attempt", sqlite3_column_int(s, 1));
 			col_text(a, "started_at", s, 2);
@@ -543,6 +588,7 @@ static int read_state(cJSON *doc, const struct ade_lineage_run *run, struct ade_
 	}
 	free(run_id);
 out:
+	index_free(&ix);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	free(path);
@@ -636,8 +682,10 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 	cJSON_AddArrayToObject(doc, "edges");
 	cJSON_AddArrayToObject(doc, "datasets");
 	cJSON_AddArrayToObject(doc, "column_lineage");
+	struct stage_index ix;
+	index_init(&ix, doc);
 	for (int k = 0; k < n; k++) {
-		cJSON *o = stage_obj_get(doc, st[k].name);
+		cJSON *o = stage_obj_get(doc, &ix, st[k].name);
 		cJSON_AddStringToObject(o, "state", st[k].result ? "success" : "unknown");
 		if (st[k].result) {
 			cJSON_AddStringToObject(o, "producer", ade_json_str(st[k].result, "producer", ""));
@@ -654,7 +702,7 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 			if (st[k].result && pass < n && !inputs_ready(doc, st, n, &st[k], run))
 				continue;
 			if (st[k].result)
-				process_stage(doc, run, &st[k], stage_obj_get(doc, st[k].name));
+				process_stage(doc, run, &st[k], stage_obj_get(doc, &ix, st[k].name));
 			st[k].done = 1;
 			left--;
 		}
@@ -674,6 +722,7 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 			cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "edges"), e);
 		}
 	}
+	index_free(&ix);
 	if (run->use_state_db && (rc = read_state(doc, run, err)))
 		ade_error_prefix(err, "lineage");
 	for (int k = 0; k < n; k++) {
