@@ -67,10 +67,29 @@ int ade_artifacts_pack_run(const char *home, const struct ade_pipeline *p, const
 			   int run_number, const char *run_id, const char *run_dir,
 			   const char *state, struct ade_error *err);
 
+/*
+ * Stage folders of runs still going, walked and hashed when each stage
+ * ended (on the observers' worker, beside the next stages), so that the
+ * pack at a run's end walks only the rest: for a run of a thousand small
+ * stages that walk was most of the pack.  Made and freed by the caller;
+ * thread-safe between the worker and the run-end pack.
+ */
+struct ade_artifacts_cache;
+struct ade_artifacts_cache *ade_artifacts_cache_new(void);
+void ade_artifacts_cache_free(struct ade_artifacts_cache *c);
+
+/*
+ * An asynchronous on_event callback (arg: the cache): collects a stage's
+ * folder when the stage has ended for good (success, or failed without a
+ * retry left).  Nothing in a collected folder may change before the pack.
+ */
+void ade_artifacts_on_stage_event(void *arg, const struct ade_exec_event *ev);
+
 /* Overrides for ade_artifacts_pack_run_ex. */
 struct ade_artifacts_pack_opts {
 	const char *out; /* write here instead (no retention, packs even if disabled) */
 	int include;     /* -1: the pipeline's rule, 0: default, 1: all */
+	struct ade_artifacts_cache *cache; /* folders collected for the run; may be NULL */
 };
 
 /*
@@ -95,11 +114,13 @@ int ade_artifacts_retain(const char *home, const char *pipeline, const char *ds,
 /* Options of the run-end observer; NULL means all defaults. */
 struct ade_artifacts_observer {
 	int quiet; /* no line on stderr per archive */
+	struct ade_artifacts_cache *cache; /* borrowed; may be NULL */
 };
 
 /*
- * An ade_exec on_event callback: packs the run on ADE_EV_RUN_END.  A
- * failure to pack is reported on stderr and never fails the run.
+ * An ade_exec on_event callback: packs the run on ADE_EV_RUN_END, with
+ * the stage folders the cache collected for it.  A failure to pack is
+ * reported on stderr and never fails the run.
  */
 void ade_artifacts_on_event(void *arg, const struct ade_exec_event *ev);
 

@@ -2,6 +2,7 @@
 #ifndef ADE_ARTIFACTS_INTERNAL_H
 #define ADE_ARTIFACTS_INTERNAL_H
 
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <stddef.h>
 
@@ -19,6 +20,18 @@ void ade_art_hex(const unsigned char *md, unsigned n, char out[65]);
  * formats only).  Caller frees with archive_read_free().
  */
 int ade_art_open_read(const char *path, struct archive **out, struct ade_error *err);
+
+/*
+ * ade_artifacts_pack_dir, taking the stage folders cache collected for
+ * run_id (cache and run_id may be NULL) instead of walking them.
+ */
+struct ade_pipeline;
+struct ade_artifacts_cache;
+struct ade_artifacts_stats;
+int ade_art_pack_dir_cached(const char *run_dir, const char *out, const struct ade_pipeline *p,
+			    int include_all, const cJSON *meta, struct ade_artifacts_cache *cache,
+			    const char *run_id, struct ade_artifacts_stats *stats,
+			    struct ade_error *err);
 
 /* 1 if a relative path is safe: not absolute, no empty, `.` or `..` part. */
 int ade_art_path_safe(const char *p);

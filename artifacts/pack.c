@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/util.h"
+#include "scheduler/exec.h"
 #include "scheduler/pipeline.h"
 
 #include <archive.h>
@@ -50,6 +51,7 @@ struct entries {
 	int n, cap;
 	char **excluded; /* relative directories left out */
 	int n_excluded;
+	const struct ade_strmap *skip; /* top-level folders already collected; may be NULL */
 };
 
 void ade_art_hex(const unsigned char *md, unsigned n, char out[65])
@@ -208,7 +210,9 @@ static int walk(struct entries *es, int dfd, const char *abs, const char *rel, i
 		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = ade_error_set(err, ADE_EIO, "cannot stat '%s': %s", a, strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
-			if (!excluded(es, r, de->d_name, depth)) {
+			if (depth == 0 && es->skip && ade_strmap_get(es->skip, de->d_name) >= 0) {
+				/* collected when its stage ended */
+			} else if (!excluded(es, r, de->d_name, depth)) {
 				int sub = openat(dirfd(dir), de->d_name,
 						 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				rc = sub < 0 ? ade_error_set(err, ADE_EIO, "cannot open '%s': %s", a,
@@ -383,8 +387,8 @@ static void *hash_worker(void *arg)
 		if (i >= j->es->n || atomic_load(&j->failed))
 			break;
 		struct entry *e = &j->es->v[i];
-		if (e->type != E_FILE)
-			continue;
+		if (e->type != E_FILE || e->sha[0])
+			continue; /* a link, or hashed when its stage ended */
 		if (hash_file(e->abs, e->size, buf, ctx, j->sha256, e->sha, msg, sizeof(msg))) {
 			pthread_mutex_lock(&j->mu);
 			if (!atomic_load(&j->failed))
@@ -582,9 +586,168 @@ static int write_file(struct archive *a, const struct entry *e, const struct ent
 	return 0;
 }
 
-int ade_artifacts_pack_dir(const char *run_dir, const char *out, const struct ade_pipeline *p,
-			   int include_all, const cJSON *meta, struct ade_artifacts_stats *stats,
-			   struct ade_error *err)
+/* ---- stage folders collected while the run goes on ----------------------- */
+
+/* One run's stage folders, walked and hashed as their stages ended. */
+struct art_run {
+	char *run_id;
+	int off;               /* the pipeline archives nothing: collect nothing */
+	struct entries es;     /* rel paths start with the stage's name */
+	struct ade_strmap done; /* stage names collected; keys in names[] */
+	char **names;
+	int n_names, cap_names;
+};
+
+struct ade_artifacts_cache {
+	pthread_mutex_t mu; /* guards runs[]; a run's own data has one user at a time */
+	struct art_run **runs;
+	int n, cap;
+};
+
+struct ade_artifacts_cache *ade_artifacts_cache_new(void)
+{
+	struct ade_artifacts_cache *c = ade_xcalloc(1, sizeof(*c));
+
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+static void art_run_free(struct art_run *r)
+{
+	if (!r)
+		return;
+	entries_free(&r->es);
+	ade_strmap_free(&r->done);
+	for (int i = 0; i < r->n_names; i++)
+		free(r->names[i]);
+	free(r->names);
+	free(r->run_id);
+	free(r);
+}
+
+void ade_artifacts_cache_free(struct ade_artifacts_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->n; i++)
+		art_run_free(c->runs[i]);
+	free(c->runs);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* The run's entry, made when create is set; removed from c when take is set. */
+static struct art_run *art_run_find(struct ade_artifacts_cache *c, const char *run_id,
+				    int create, int take)
+{
+	struct art_run *r = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < c->n && !r; i++) {
+		if (strcmp(c->runs[i]->run_id, run_id))
+			continue;
+		r = c->runs[i];
+		if (take)
+			c->runs[i] = c->runs[--c->n];
+	}
+	if (!r && create) {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 4;
+			c->runs = ade_xrealloc(c->runs, sizeof(*c->runs) * (size_t)c->cap);
+		}
+		r = ade_xcalloc(1, sizeof(*r));
+		r->run_id = ade_xstrdup(run_id);
+		c->runs[c->n++] = r;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+static int under(const char *rel, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(rel, dir, n) && rel[n] == '/';
+}
+
+/*
+ * Walks and hashes a finished stage's folder into its run's entries.
+ * Files under out/frame/ are hashed at the pack, which decides whether
+ * the frame is archived at all.  A folder that cannot be read is left to
+ * the pack's own walk.
+ */
+static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_event *ev)
+{
+	const char *stage = ev->stage->name;
+	struct art_run *r = art_run_find(c, ev->run_id, 1, 0);
+	struct ade_error err = {0};
+
+	if (!r->n_names && !r->off) {
+		struct ade_artifacts_conf conf;
+		r->off = ade_artifacts_conf_read(ev->pipeline, &conf, NULL) || !conf.enabled;
+	}
+	if (r->off || ade_strmap_get(&r->done, stage) >= 0 || strchr(stage, '/') ||
+	    stage[0] == '.')
+		return;
+	char *abs = ade_xasprintf("%s/%s", ev->run_dir, stage);
+	int fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct entries es = {0};
+	if (fd < 0 || walk(&es, fd, abs, stage, 1, &err)) {
+		entries_free(&es);
+		free(abs);
+		return;
+	}
+	free(abs);
+	char *frame = ade_xasprintf("%s/out/frame", stage);
+	struct hash_job j = {0};
+	j.es = &es;
+	j.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	unsigned char *buf = ade_xmalloc(CHUNK);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char msg[ADE_ERROR_MSG_MAX];
+	for (int i = 0; i < es.n && j.sha256 && ctx; i++) {
+		struct entry *e = &es.v[i];
+		if (e->type == E_FILE && !under(e->rel, frame) &&
+		    hash_file(e->abs, e->size, buf, ctx, j.sha256, e->sha, msg, sizeof(msg)))
+			e->sha[0] = '\0'; /* the pack tries again and reports */
+	}
+	EVP_MD_CTX_free(ctx);
+	EVP_MD_free(j.sha256);
+	free(buf);
+	free(frame);
+	/* Moved into the run's entries, strings and all. */
+	for (int i = 0; i < es.n; i++) {
+		if (r->es.n == r->es.cap) {
+			r->es.cap = r->es.cap ? 2 * r->es.cap : 256;
+			r->es.v = ade_xrealloc(r->es.v, sizeof(*r->es.v) * (size_t)r->es.cap);
+		}
+		r->es.v[r->es.n++] = es.v[i];
+	}
+	free(es.v);
+	if (r->n_names == r->cap_names) {
+		r->cap_names = r->cap_names ? 2 * r->cap_names : 64;
+		r->names = ade_xrealloc(r->names, sizeof(*r->names) * (size_t)r->cap_names);
+	}
+	r->names[r->n_names] = ade_xstrdup(stage);
+	ade_strmap_put(&r->done, r->names[r->n_names], r->n_names);
+	r->n_names++;
+}
+
+void ade_artifacts_on_stage_event(void *arg, const struct ade_exec_event *ev)
+{
+	/* A stage's last word: success, or failed with no retry left. */
+	if (!arg || ev->kind != ADE_EV_STAGE_END || !ev->stage || !ev->run_dir || !ev->run_id ||
+	    !ev->state || (strcmp(ev->state, "success") && strcmp(ev->state, "failed")))
+		return;
+	collect_stage(arg, ev);
+}
+
+/*
+ * Packs run_dir; the stage folders in pre (may be NULL) were collected
+ * when their stages ended and are not walked again.
+ */
+static int pack_dir(const char *run_dir, const char *out, const struct ade_pipeline *p,
+		    int include_all, const cJSON *meta, struct art_run *pre,
+		    struct ade_artifacts_stats *stats, struct ade_error *err)
 {
 	struct entries es = {0};
 	struct archive *a = NULL;
@@ -599,8 +762,23 @@ int ade_artifacts_pack_dir(const char *run_dir, const char *out, const struct ad
 		rc = ade_error_set(err, ADE_EIO, "cannot open '%s': %s", run_dir, strerror(errno));
 		goto done;
 	}
+	es.skip = pre ? &pre->done : NULL;
 	if ((rc = walk(&es, top, run_dir, "", 0, err)))
 		goto done;
+	for (int i = 0; pre && i < pre->es.n; i++) {
+		struct entry *e = &pre->es.v[i];
+		int left_out = 0;
+		for (int k = 0; k < es.n_excluded && !left_out; k++)
+			left_out = under(e->rel, es.excluded[k]);
+		if (left_out)
+			continue;
+		if (es.n == es.cap) {
+			es.cap = es.cap ? es.cap * 2 : 256;
+			es.v = ade_xrealloc(es.v, sizeof(*es.v) * (size_t)es.cap);
+		}
+		es.v[es.n++] = *e;
+		memset(e, 0, sizeof(*e)); /* its strings are es's now */
+	}
 	qsort(es.v, (size_t)es.n, sizeof(*es.v), by_rel);
 	link_inodes(&es);
 	if ((rc = hash_all(&es, err)))
@@ -685,5 +863,24 @@ done:
 	free(tmp);
 	free(dir);
 	entries_free(&es);
+	return rc;
+}
+
+int ade_artifacts_pack_dir(const char *run_dir, const char *out, const struct ade_pipeline *p,
+			   int include_all, const cJSON *meta, struct ade_artifacts_stats *stats,
+			   struct ade_error *err)
+{
+	return pack_dir(run_dir, out, p, include_all, meta, NULL, stats, err);
+}
+
+int ade_art_pack_dir_cached(const char *run_dir, const char *out, const struct ade_pipeline *p,
+			    int include_all, const cJSON *meta, struct ade_artifacts_cache *cache,
+			    const char *run_id, struct ade_artifacts_stats *stats,
+			    struct ade_error *err)
+{
+	struct art_run *pre = cache && run_id ? art_run_find(cache, run_id, 0, 1) : NULL;
+	int rc = pack_dir(run_dir, out, p, include_all, meta, pre, stats, err);
+
+	art_run_free(pre);
 	return rc;
 }

@@ -137,7 +137,8 @@ int ade_artifacts_pack_run_ex(const char *home, const struct ade_pipeline *p, co
 	add_state_meta(home, p, run_id, meta);
 	char *out = o && o->out ? ade_xstrdup(o->out)
 				: ade_artifacts_path(home, p->name, ds, run_number);
-	rc = ade_artifacts_pack_dir(run_dir, out, p, c.include_all, meta, stats, err);
+	rc = ade_art_pack_dir_cached(run_dir, out, p, c.include_all, meta, o ? o->cache : NULL,
+				     run_id, stats, err);
 	cJSON_Delete(meta);
 	if (!rc && c.keep_runs && !(o && o->out))
 		rc = ade_artifacts_retain(home, p->name, ds, c.keep_runs, NULL, err);
@@ -239,8 +240,9 @@ void ade_artifacts_on_event(void *arg, const struct ade_exec_event *ev)
 	if (ev->kind != ADE_EV_RUN_END || !ev->run_dir || !ev->pipeline)
 		return;
 	int64_t t0 = ade_now_mono_ns();
+	struct ade_artifacts_pack_opts po = {.out = NULL, .include = -1, .cache = o ? o->cache : NULL};
 	if (ade_artifacts_pack_run_ex(ev->home, ev->pipeline, ev->ds, ev->run_number, ev->run_id,
-				      ev->run_dir, ev->state, NULL, &s, &path, &err)) {
+				      ev->run_dir, ev->state, &po, &s, &path, &err)) {
 		/* The run's outcome stands; a missing archive is reported, not fatal. */
 		fprintf(stderr, "ade: %s %s run %d: not archived: %s\n", ev->pipeline->name, ev->ds,
 			ev->run_number, err.msg);

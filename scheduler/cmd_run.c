@@ -206,14 +206,31 @@ static int finish(struct ade_exec *ex, struct ade_state *st, struct ade_pipeline
 	return sum.runs_failed ? ADE_EXIT_FAILED : ADE_EXIT_OK;
 }
 
+static void artifacts_observer_free(void *p)
+{
+	struct ade_artifacts_observer *ao = p;
+
+	ade_artifacts_cache_free(ao->cache);
+	free(ao);
+}
+
 void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 			   struct ade_lineage_emitter *lineage)
 {
+	/*
+	 * Each stage's folder is walked for the archive when the stage ends,
+	 * on the worker; the pack at the run's end takes what was collected.
+	 */
+	struct ade_artifacts_observer *ao = ade_xcalloc(1, sizeof(*ao));
+	ao->cache = ade_artifacts_cache_new();
+	ade_observers_own(obs, artifacts_observer_free, ao);
 	ade_observers_add(obs, ade_report_on_event, NULL); /* first: the archive includes run_summary.json */
-	ade_observers_add(obs, ade_artifacts_on_event, NULL);
+	ade_observers_add(obs, ade_artifacts_on_event, ao);
 	if (lineage && ade_observers_add_async(obs, ade_lineage_on_event, lineage))
 		ade_observers_add(obs, ade_lineage_on_event, lineage);
 	ade_observers_add(obs, ade_metrics_on_event, NULL);
+	if (ade_observers_add_async(obs, ade_artifacts_on_stage_event, ao->cache))
+		ade_observers_add(obs, ade_artifacts_on_stage_event, ao->cache);
 	o->on_event = ade_observers_dispatch;
 	o->event_arg = obs;
 }

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,10 @@ struct queued {
 struct ade_observer_queue {
 	pthread_mutex_t mu;
 	pthread_cond_t more; /* worker: an event was queued, or stop */
+	pthread_cond_t caught_up; /* dispatch: the worker handled up to seq_wait */
 	struct queued *head, *tail;
+	uint64_t seq_in, seq_done; /* events queued, events handled */
+	uint64_t seq_wait;         /* nonzero: dispatch waits for seq_done to reach it */
 	int stop;
 	pthread_t thread;
 	const struct ade_observers *owner;
@@ -59,6 +63,9 @@ static void *worker(void *arg)
 		deliver(q->owner, 1, &e->ev);
 		free(e);
 		pthread_mutex_lock(&q->mu);
+		q->seq_done++;
+		if (q->seq_wait && q->seq_done >= q->seq_wait)
+			pthread_cond_signal(&q->caught_up);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -73,6 +80,7 @@ int ade_observers_add_async(struct ade_observers *o,
 		struct ade_observer_queue *q = ade_xcalloc(1, sizeof(*q));
 		pthread_mutex_init(&q->mu, NULL);
 		pthread_cond_init(&q->more, NULL);
+		pthread_cond_init(&q->caught_up, NULL);
 		q->owner = o;
 		sigset_t all, old;
 		sigfillset(&all);
@@ -80,6 +88,7 @@ int ade_observers_add_async(struct ade_observers *o,
 		int rc = pthread_create(&q->thread, NULL, worker, q);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc) {
+			pthread_cond_destroy(&q->caught_up);
 			pthread_cond_destroy(&q->more);
 			pthread_mutex_destroy(&q->mu);
 			free(q);
@@ -143,25 +152,58 @@ void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 		else
 			q->head = e;
 		q->tail = e;
+		q->seq_in++;
 		pthread_cond_signal(&q->more);
+		/*
+		 * A run's end: what the worker gathered from the run's stages
+		 * (archived folders) must be complete before the synchronous
+		 * observers use it; the run's end event itself may still run.
+		 */
+		if (ev->kind == ADE_EV_RUN_END) {
+			q->seq_wait = q->seq_in - 1;
+			while (q->seq_done < q->seq_wait)
+				pthread_cond_wait(&q->caught_up, &q->mu);
+			q->seq_wait = 0;
+		}
 		pthread_mutex_unlock(&q->mu);
 	}
 	deliver(o, 0, ev);
+}
+
+int ade_observers_own(struct ade_observers *o, void (*free_fn)(void *p), void *p)
+{
+	if (o->n_owned >= ADE_OBSERVERS_MAX)
+		return -1;
+	o->owned[o->n_owned].free_fn = free_fn;
+	o->owned[o->n_owned].p = p;
+	o->n_owned++;
+	return 0;
+}
+
+static void free_owned(struct ade_observers *o)
+{
+	for (int i = o->n_owned - 1; i >= 0; i--)
+		o->owned[i].free_fn(o->owned[i].p);
+	o->n_owned = 0;
 }
 
 void ade_observers_close(struct ade_observers *o)
 {
 	struct ade_observer_queue *q = o->q;
 
-	if (!q)
+	if (!q) {
+		free_owned(o);
 		return;
+	}
 	pthread_mutex_lock(&q->mu);
 	q->stop = 1;
 	pthread_cond_signal(&q->more);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->caught_up);
 	pthread_cond_destroy(&q->more);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
 	o->q = NULL;
+	free_owned(o);
 }

@@ -10,10 +10,12 @@
  * result.json files and append to a shared log) then overlaps the next
  * stage's process instead of delaying its start.  It sees every event, in
  * order, as a copy, possibly after the synchronous observers have seen
- * later events: nothing they write (archives, summaries, metrics) depends
- * on what an asynchronous observer writes.  ade_observers_close waits for
- * the worker to finish the queue, so every event is written before ade
- * exits.
+ * later events, with one exception: the synchronous observers see a run's
+ * end (ADE_EV_RUN_END) only after the worker has handled every event
+ * before it, so they may use what an asynchronous observer gathered from
+ * the run's stages (the archive's collected folders).  ade_observers_close
+ * waits for the worker to finish the queue, so every event is written
+ * before ade exits.
  */
 #ifndef ADE_OBSERVE_H
 #define ADE_OBSERVE_H
@@ -32,6 +34,11 @@ struct ade_observers {
 	} v[ADE_OBSERVERS_MAX];
 	int n;
 	struct ade_observer_queue *q; /* owned; made by the first async add */
+	struct {
+		void (*free_fn)(void *p);
+		void *p;
+	} owned[ADE_OBSERVERS_MAX]; /* freed by ade_observers_close, last first */
+	int n_owned;
 };
 
 /* Adds an observer; returns 0, or -1 when all ADE_OBSERVERS_MAX are taken. */
@@ -53,7 +60,15 @@ int ade_observers_add_async(struct ade_observers *o,
 void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev);
 
 /*
- * Handles every queued event, stops the worker and frees the queue; call
+ * Hands p to o: ade_observers_close calls free_fn(p) after the worker has
+ * stopped (for state shared by observers, such as the archive's cache).
+ * Returns 0, or -1 when ADE_OBSERVERS_MAX are held.
+ */
+int ade_observers_own(struct ade_observers *o, void (*free_fn)(void *p), void *p);
+
+/*
+ * Handles every queued event, stops the worker and frees the queue and
+ * what o owns; call
  * after ade_exec_run and before freeing what the observers borrow.  Safe on
  * an ade_observers without async observers, and twice.
  */

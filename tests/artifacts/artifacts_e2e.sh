@@ -140,4 +140,43 @@ ade_out "$T/rq" artifacts restore quiet --date $D --to "$T/restored-quiet"
 expect_rc 0 "$RC" "restore succeeds"
 check "the empty log is restored empty" test -f "$T/restored-quiet/hush/attempt-1.log" -a ! -s "$T/restored-quiet/hush/attempt-1.log"
 
+case_ "folders collected as stages end"
+# The run-end archive takes stage folders walked when each stage ended
+# for good: a retried stage's every attempt, a failed stage, a stage that
+# never ran, and a superseded frame left out must all come out exactly as
+# a pack that walks the whole folder.
+cat > "$T/p/frame.sh" <<'EOF2'
+#!/bin/sh
+mkdir -p "$ADE_OUT/frame"
+echo "$ADE_STAGE" > "$ADE_OUT/frame/col.npy"
+echo '{"status":"success"}' > "$ADE_OUT/result.json"
+echo "wrote a frame"
+EOF2
+chmod +x "$T/p/frame.sh"
+cat > "$T/p/collect.yaml" <<EOF2
+pipeline: collect
+defaults: {retry_delay: 10ms}
+stages:
+  f1: {run: $T/p/frame.sh}
+  f2: {run: $T/p/frame.sh, needs: [f1]}
+  flaky: {run: $STAGES/flaky.sh 2, retries: 1}
+  bad: {run: $STAGES/fail.sh, needs: [f1]}
+  never: {run: $STAGES/ok.sh, needs: [bad]}
+EOF2
+ade_out "$T/c1" run "$T/p/collect.yaml" --date $D
+expect_rc 1 "$RC" "the run fails (bad)"
+AC=$ADE_HOME/artifacts/collect/$D/run-1.tar.zst
+require "the failed run is archived" test -s "$AC"
+ade_out "$T/c2" artifacts pack "$T/p/collect.yaml" --date $D --run 1 --out "$T/c.tar.zst"
+expect_rc 0 "$RC" "a fresh pack succeeds"
+check "the run-end archive equals a pack that walks everything" cmp -s "$AC" "$T/c.tar.zst"
+ade artifacts show collect --date $D > "$T/mc"
+expect_grep '"path":	"flaky/attempt-1.log"' "$T/mc" "the retried stage's first attempt is archived"
+expect_grep '"path":	"flaky/attempt-2.log"' "$T/mc" "and its second"
+expect_grep '"path":	"bad/attempt-1.log"' "$T/mc" "the failed stage's log is archived"
+expect_grep '"path":	"f2/out/frame/col.npy"' "$T/mc" "the newest frame is kept"
+expect_no_grep '"path":	"f1/out/frame/' "$T/mc" "the superseded frame is left out"
+ade_out "$T/vc" artifacts verify collect --date $D
+expect_rc 0 "$RC" "verify passes"
+
 finish
