@@ -141,14 +141,16 @@ static int warehouse_loads(const struct ade_pipeline *p, const char *run_dir, co
  * when a stage that needs it wrote a frame of its own in this run (it
  * consumed and superseded it), unless a warehouse stage loads it.
  */
-static void select_frames(const struct ade_pipeline *p, const char *run_dir,
+static void select_frames(const struct ade_pipeline *p, const char *run_dir, const int *known,
 			  struct entries *es)
 {
 	int *frame = ade_xcalloc((size_t)p->n_stages + 1, sizeof(int));
 	int run_fd = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	for (int i = 0; run_fd >= 0 && i < p->n_stages; i++)
-		frame[i] = has_frame(run_fd, p->stages[i].name);
+	for (int i = 0; i < p->n_stages; i++)
+		frame[i] = known && known[i] >= 0 ? known[i]
+			   : run_fd >= 0	       ? has_frame(run_fd, p->stages[i].name)
+						       : 0;
 	if (run_fd >= 0)
 		close(run_fd);
 	for (int s = 0; s < p->n_stages; s++) {
@@ -207,7 +209,10 @@ static int walk(struct entries *es, int dfd, const char *abs, const char *rel, i
 		char *a = ade_xasprintf("%s/%s", abs, de->d_name);
 		char *r = rel[0] ? ade_xasprintf("%s/%s", rel, de->d_name) : ade_xstrdup(de->d_name);
 		struct stat st;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (depth == 0 && es->skip && de->d_type == DT_DIR &&
+		    ade_strmap_get(es->skip, de->d_name) >= 0) {
+			/* collected when its stage ended */
+		} else if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = ade_error_set(err, ADE_EIO, "cannot stat '%s': %s", a, strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
 			if (depth == 0 && es->skip && ade_strmap_get(es->skip, de->d_name) >= 0) {
@@ -595,6 +600,7 @@ struct art_run {
 	struct entries es;     /* rel paths start with the stage's name */
 	struct ade_strmap done; /* stage names collected; keys in names[] */
 	char **names;
+	char *frame;           /* per name: out/frame/ is a folder (has_frame) */
 	int n_names, cap_names;
 };
 
@@ -621,6 +627,7 @@ static void art_run_free(struct art_run *r)
 	for (int i = 0; i < r->n_names; i++)
 		free(r->names[i]);
 	free(r->names);
+	free(r->frame);
 	free(r->run_id);
 	free(r);
 }
@@ -691,6 +698,9 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 	char *abs = ade_xasprintf("%s/%s", ev->run_dir, stage);
 	int fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct entries es = {0};
+	struct stat sb;
+	int has = fd >= 0 && fstatat(fd, "out/frame", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		  S_ISDIR(sb.st_mode);
 	if (fd < 0 || walk(&es, fd, abs, stage, 1, &err)) {
 		entries_free(&es);
 		free(abs);
@@ -726,7 +736,9 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 	if (r->n_names == r->cap_names) {
 		r->cap_names = r->cap_names ? 2 * r->cap_names : 64;
 		r->names = ade_xrealloc(r->names, sizeof(*r->names) * (size_t)r->cap_names);
+		r->frame = ade_xrealloc(r->frame, (size_t)r->cap_names);
 	}
+	r->frame[r->n_names] = (char)has;
 	r->names[r->n_names] = ade_xstrdup(stage);
 	ade_strmap_put(&r->done, r->names[r->n_names], r->n_names);
 	r->n_names++;
@@ -755,8 +767,19 @@ static int pack_dir(const char *run_dir, const char *out, const struct ade_pipel
 	unsigned char *buf = NULL;
 	int fd = -1, rc;
 
-	if (!include_all && p)
-		select_frames(p, run_dir, &es);
+	if (!include_all && p) {
+		/* A collected stage's frame is in its entries: no look on disk. */
+		int *known = NULL;
+		if (pre) {
+			known = ade_xmalloc(sizeof(int) * ((size_t)p->n_stages + 1));
+			for (int i = 0; i < p->n_stages; i++) {
+				int k = ade_strmap_get(&pre->done, p->stages[i].name);
+				known[i] = k >= 0 ? pre->frame[k] : -1;
+			}
+		}
+		select_frames(p, run_dir, known, &es);
+		free(known);
+	}
 	int top = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0) {
 		rc = ade_error_set(err, ADE_EIO, "cannot open '%s': %s", run_dir, strerror(errno));

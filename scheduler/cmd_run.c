@@ -228,10 +228,13 @@ void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 	ade_observers_add(obs, ade_artifacts_on_event, ao);
 	if (lineage && ade_observers_add_async(obs, ade_lineage_on_event, lineage))
 		ade_observers_add(obs, ade_lineage_on_event, lineage);
-	ade_observers_add(obs, ade_metrics_on_event, NULL);
+	/* Only at a run's end, from state.db: beside the summary and the archive. */
+	if (ade_observers_add_async(obs, ade_metrics_on_event, NULL))
+		ade_observers_add(obs, ade_metrics_on_event, NULL);
 	if (ade_observers_add_async(obs, ade_artifacts_on_stage_event, ao->cache))
 		ade_observers_add(obs, ade_artifacts_on_stage_event, ao->cache);
 	o->on_event = ade_observers_dispatch;
+	o->on_wait = ade_observers_wake;
 	o->event_arg = obs;
 }
 

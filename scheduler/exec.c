@@ -145,6 +145,7 @@ struct ade_exec {
 		int n_preps, preps_head, preps_cap;
 		struct db_op *batch; /* handed over, the helper's until committed */
 		int n_batch, committing;
+		int unwoken; /* work handed over since the last wake-up (main thread's) */
 		struct db_op *spare; /* the last batch's array, for reuse */
 		int spare_cap;
 	} h;
@@ -505,11 +506,14 @@ static void db_write(struct ade_state *state, struct db_op *ops, int n)
 		ade_log_warn("%s", err.msg);
 }
 
+static void helper_wake(struct ade_exec *ex);
+
 /* Waits until the helper has written the batch it was handed. */
 static void db_wait(struct ade_exec *ex)
 {
 	if (!ex->h.running)
 		return;
+	helper_wake(ex);
 	pthread_mutex_lock(&ex->h.mu);
 	while (ex->h.batch)
 		pthread_cond_wait(&ex->h.done, &ex->h.mu);
@@ -556,7 +560,7 @@ static void db_hand_over(struct ade_exec *ex)
 		ex->ops_cap = spare_cap;
 		ex->n_ops = 0;
 		ex->last_commit_ns = ade_now_mono_ns();
-		pthread_cond_signal(&h->wake);
+		h->unwoken = 1;
 	}
 	pthread_mutex_unlock(&h->mu);
 }
@@ -1208,7 +1212,7 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		pthread_mutex_unlock(&h->mu);
 	}
 	if (asked)
-		pthread_cond_signal(&h->wake);
+		h->unwoken = 1; /* read by this thread only: helper_wake() */
 }
 
 /* ---- the helper thread --------------------------------------------------- */
@@ -1279,6 +1283,19 @@ static void helper_start(struct ade_exec *ex)
 		pthread_cond_destroy(&h->wake);
 		pthread_mutex_destroy(&h->mu);
 	}
+}
+
+/* Wakes the helper for what was handed over this turn: one wake-up a turn. */
+static void helper_wake(struct ade_exec *ex)
+{
+	struct helper *h = &ex->h;
+
+	if (!h->running || !h->unwoken)
+		return;
+	h->unwoken = 0;
+	pthread_mutex_lock(&h->mu);
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->mu);
 }
 
 /* Stops the helper after the batch it holds; requested preps are dropped. */
@@ -2094,6 +2111,9 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			ts.tv_nsec = wait_ns % 1000000000;
 			tsp = &ts;
 		}
+		helper_wake(ex);
+		if (ex->o.on_wait)
+			ex->o.on_wait(ex->o.event_arg);
 		siginfo_t info;
 		int sig = tsp ? sigtimedwait(&set, &info, tsp) : sigwaitinfo(&set, &info);
 		if (sig == SIGHUP && ex->o.on_hup) {

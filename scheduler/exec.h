@@ -81,6 +81,12 @@ struct ade_exec_opts {
 	 * must not block for long: a stage's dependents wait for it).
 	 */
 	void (*on_event)(void *arg, const struct ade_exec_event *ev);
+	/*
+	 * Called with event_arg before the loop blocks (may be NULL): events
+	 * handed to other threads are worth one wake-up per turn of the loop,
+	 * not one each (waking a thread on another CPU is an interrupt to it).
+	 */
+	void (*on_wait)(void *arg);
 	void *event_arg;
 };
 

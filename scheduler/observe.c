@@ -21,6 +21,7 @@ struct ade_observer_queue {
 	struct queued *head, *tail;
 	uint64_t seq_in, seq_done; /* events queued, events handled */
 	uint64_t seq_wait;         /* nonzero: dispatch waits for seq_done to reach it */
+	int unwoken;               /* events queued since the last wake-up */
 	int stop;
 	pthread_t thread;
 	const struct ade_observers *owner;
@@ -153,13 +154,15 @@ void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 			q->head = e;
 		q->tail = e;
 		q->seq_in++;
-		pthread_cond_signal(&q->more);
+		q->unwoken = 1;
 		/*
 		 * A run's end: what the worker gathered from the run's stages
 		 * (archived folders) must be complete before the synchronous
 		 * observers use it; the run's end event itself may still run.
 		 */
 		if (ev->kind == ADE_EV_RUN_END) {
+			pthread_cond_signal(&q->more);
+			q->unwoken = 0;
 			q->seq_wait = q->seq_in - 1;
 			while (q->seq_done < q->seq_wait)
 				pthread_cond_wait(&q->caught_up, &q->mu);
@@ -185,6 +188,21 @@ static void free_owned(struct ade_observers *o)
 	for (int i = o->n_owned - 1; i >= 0; i--)
 		o->owned[i].free_fn(o->owned[i].p);
 	o->n_owned = 0;
+}
+
+void ade_observers_wake(void *arg)
+{
+	const struct ade_observers *o = arg;
+	struct ade_observer_queue *q = o->q;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	if (q->unwoken) {
+		q->unwoken = 0;
+		pthread_cond_signal(&q->more);
+	}
+	pthread_mutex_unlock(&q->mu);
 }
 
 void ade_observers_close(struct ade_observers *o)

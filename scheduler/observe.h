@@ -56,8 +56,14 @@ int ade_observers_add(struct ade_observers *o,
 int ade_observers_add_async(struct ade_observers *o,
 			    void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg);
 
-/* An ade_exec_opts.on_event callback; arg is a struct ade_observers. */
+/*
+ * An ade_exec_opts.on_event callback; arg is a struct ade_observers.  The
+ * worker is not woken for each event: pass ade_observers_wake as on_wait.
+ */
 void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev);
+
+/* An ade_exec_opts.on_wait callback: wakes the worker for queued events. */
+void ade_observers_wake(void *arg);
 
 /*
  * Hands p to o: ade_observers_close calls free_fn(p) after the worker has

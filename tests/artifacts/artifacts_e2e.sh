@@ -148,7 +148,8 @@ case_ "folders collected as stages end"
 cat > "$T/p/frame.sh" <<'EOF2'
 #!/bin/sh
 mkdir -p "$ADE_OUT/frame"
-echo "$ADE_STAGE" > "$ADE_OUT/frame/col.npy"
+# e1 leaves its frame folder empty: still a frame for the include rule.
+[ "$ADE_STAGE" = e1 ] || echo "$ADE_STAGE" > "$ADE_OUT/frame/col.npy"
 echo '{"status":"success"}' > "$ADE_OUT/result.json"
 echo "wrote a frame"
 EOF2
@@ -162,6 +163,8 @@ stages:
   flaky: {run: $STAGES/flaky.sh 2, retries: 1}
   bad: {run: $STAGES/fail.sh, needs: [f1]}
   never: {run: $STAGES/ok.sh, needs: [bad]}
+  e1: {run: $T/p/frame.sh}
+  e2: {run: $T/p/frame.sh, needs: [e1]}
 EOF2
 ade_out "$T/c1" run "$T/p/collect.yaml" --date $D
 expect_rc 1 "$RC" "the run fails (bad)"
@@ -176,6 +179,7 @@ expect_grep '"path":	"flaky/attempt-2.log"' "$T/mc" "and its second"
 expect_grep '"path":	"bad/attempt-1.log"' "$T/mc" "the failed stage's log is archived"
 expect_grep '"path":	"f2/out/frame/col.npy"' "$T/mc" "the newest frame is kept"
 expect_no_grep '"path":	"f1/out/frame/' "$T/mc" "the superseded frame is left out"
+expect_grep '"excluded":	\["f1/out/frame", "e1/out/frame"\]' "$T/mc" "an empty superseded frame is named as left out"
 ade_out "$T/vc" artifacts verify collect --date $D
 expect_rc 0 "$RC" "verify passes"
 
