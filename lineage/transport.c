@@ -8,8 +8,11 @@
 #include "core/util.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -74,10 +77,63 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/*
+ * libcurl is opened when the first event is posted, not linked: with
+ * gnutls, krb5 and ldap behind it, linking it cost every ade command about
+ * 3 ms of start-up (half of it), and most homes post nothing.  The
+ * headers still come from the libcurl package found by pkg-config; its
+ * soname has been libcurl.so.4 since 2006.
+ */
+#define LIBCURL_SONAME "libcurl.so.4"
+
+static struct {
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+} curl;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_missing[256];
+
+static void curl_load(void)
+{
+	void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(curl_missing, sizeof(curl_missing), "cannot load %s: %s", LIBCURL_SONAME,
+			 dlerror());
+		return;
+	}
+	/* The handle stays open for the process: libcurl keeps global state. */
+	*(void **)&curl.easy_init = dlsym(h, "curl_easy_init");
+	*(void **)&curl.easy_setopt = dlsym(h, "curl_easy_setopt");
+	*(void **)&curl.easy_perform = dlsym(h, "curl_easy_perform");
+	*(void **)&curl.easy_getinfo = dlsym(h, "curl_easy_getinfo");
+	*(void **)&curl.easy_cleanup = dlsym(h, "curl_easy_cleanup");
+	*(void **)&curl.easy_strerror = dlsym(h, "curl_easy_strerror");
+	*(void **)&curl.slist_append = dlsym(h, "curl_slist_append");
+	*(void **)&curl.slist_free_all = dlsym(h, "curl_slist_free_all");
+	if (!curl.easy_init || !curl.easy_setopt || !curl.easy_perform || !curl.easy_getinfo ||
+	    !curl.easy_cleanup || !curl.easy_strerror || !curl.slist_append ||
+	    !curl.slist_free_all) {
+		snprintf(curl_missing, sizeof(curl_missing), "%s lacks a curl_easy function",
+			 LIBCURL_SONAME);
+		curl.easy_init = NULL;
+	}
+}
+
 int ade_lineage_http_post(const struct ade_lineage_config *c, const char *body,
 			  struct ade_error *err)
 {
-	CURL *h = curl_easy_init();
+	pthread_once(&curl_once, curl_load);
+	if (!curl.easy_init)
+		return ade_error_set(err, ADE_EIO, "POST to %s: %s", c->url, curl_missing);
+
+	CURL *h = curl.easy_init();
 	struct curl_slist *hdr = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	long status = 0;
@@ -89,24 +145,24 @@ int ade_lineage_http_post(const struct ade_lineage_config *c, const char *body,
 	while (ul && c->url[ul - 1] == '/')
 		ul--;
 	char *url = ade_xasprintf("%.*s/api/v1/lineage", (int)ul, c->url);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	hdr = curl.slist_append(hdr, "Content-Type: application/json");
 	const char *key = c->api_key_env ? getenv(c->api_key_env) : NULL;
 	char *auth = NULL;
 	if (key && *key) {
 		auth = ade_xasprintf("Authorization: Bearer %s", key);
-		hdr = curl_slist_append(hdr, auth);
+		hdr = curl.slist_append(hdr, auth);
 	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl.easy_setopt(h, CURLOPT_URL, url);
+	curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	/* No SIGALRM-based resolver timeouts: the executor owns the signals. */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "ade/" ADE_VERSION);
+	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl.easy_setopt(h, CURLOPT_USERAGENT, "ade/" ADE_VERSION);
 	for (int attempt = 0; attempt <= c->retries; attempt++) {
 		if (attempt) {
 			/* 100 ms, 200 ms, ...: short, as the scheduler waits for us. */
@@ -114,12 +170,12 @@ int ade_lineage_http_post(const struct ade_lineage_config *c, const char *body,
 			nanosleep(&ts, NULL);
 		}
 		errbuf[0] = '\0';
-		CURLcode cc = curl_easy_perform(h);
+		CURLcode cc = curl.easy_perform(h);
 		if (cc != CURLE_OK) {
-			ade_error_set(err, ADE_EIO, "POST %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			ade_error_set(err, ADE_EIO, "POST %s: %s", url, errbuf[0] ? errbuf : curl.easy_strerror(cc));
 			continue;
 		}
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status < 300) {
 			rc = 0;
 			break;
@@ -129,8 +185,8 @@ int ade_lineage_http_post(const struct ade_lineage_config *c, const char *body,
 		if (status >= 400 && status < 500 && status != 408 && status != 429)
 			break;
 	}
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(h);
+	curl.slist_free_all(hdr);
+	curl.easy_cleanup(h);
 	free(auth);
 	free(url);
 	return rc;
