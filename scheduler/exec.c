@@ -152,6 +152,8 @@ struct ade_exec {
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
 	int64_t commit_gen;     /* counts db_commit calls */
 	sigset_t child_defs;    /* dispositions a stage gets back at default */
+	int devnull;            /* a stage's stdin; opened once per ade_exec_run */
+	int vfork_shares;       /* -1 unknown, 1 vfork shares memory, 0 it is a fork */
 	/* Stages whose needs allow them to start, in the order they became ready. */
 	struct ready {
 		struct run_rt *r;
@@ -160,6 +162,8 @@ struct ade_exec {
 	int n_ready, ready_head, ready_cap;
 	int64_t t0;
 	int tty_dirty;
+	int64_t say_since_ns; /* when the oldest unwritten progress line was put; 0: none */
+	int timed;            /* a stage may have a timer: timers() must look */
 	struct ade_exec_summary sum;
 };
 
@@ -360,10 +364,32 @@ static void say(struct ade_exec *ex, const char *fmt, ...)
 		clear_tty(ex);
 		fputs(line, stdout);
 		ex->tty_dirty = 1;
+		fflush(stdout);
 	} else {
+		/*
+		 * Written out before the loop waits, at most SAY_FLUSH_NS late
+		 * (say_flush): a write per event was two system calls a stage
+		 * on the path from one stage's start to the next one's.
+		 */
 		puts(line);
+		if (!ex->say_since_ns)
+			ex->say_since_ns = ade_now_mono_ns();
 	}
+}
+
+#define SAY_FLUSH_NS (100 * 1000000LL)
+
+/* Writes pending progress lines when due; returns ns until they are (-1: none). */
+static int64_t say_flush(struct ade_exec *ex, int now_anyway)
+{
+	if (!ex->say_since_ns)
+		return -1;
+	int64_t left = ex->say_since_ns + SAY_FLUSH_NS - ade_now_mono_ns();
+	if (left > 0 && !now_anyway)
+		return left;
 	fflush(stdout);
+	ex->say_since_ns = 0;
+	return -1;
 }
 
 /* Printed above the status line, never overprinted. */
@@ -381,6 +407,7 @@ static void announce(struct ade_exec *ex, const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
+	ex->say_since_ns = 0;
 }
 
 static void print_log_tail(struct ade_exec *ex, const char *path, int lines)
@@ -1356,20 +1383,29 @@ static void child_signals(sigset_t *out)
  * thread's stack.
  */
 static int spawn_stage(const char *path, char *const argv[], char *const envp[], int logfd,
-		       const char *dir, const sigset_t *defs, pid_t *pid_out)
+		       int devnull, const char *dir, const sigset_t *defs, int *vfork_shares,
+		       pid_t *pid_out)
 {
 	sigset_t all, old, none;
-	int report[2];
+	int report[2] = {-1, -1};
+	/*
+	 * A real vfork child shares this frame: it marks that it ran and
+	 * leaves the errno of what failed here.  Until a first spawn has
+	 * shown that, and forever where vfork is a fork (valgrind), the
+	 * failure comes back through the pipe instead.
+	 */
+	volatile int child_ran = 0, child_err = 0;
 	pid_t pid;
 
 	*pid_out = -1;
-	if (pipe2(report, O_CLOEXEC) < 0)
+	if (*vfork_shares != 1 && pipe2(report, O_CLOEXEC) < 0)
 		return errno;
 	sigfillset(&all);
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = vfork();
 	if (pid == 0) {
+		child_ran = 1;
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
@@ -1378,10 +1414,7 @@ static int spawn_stage(const char *path, char *const argv[], char *const envp[],
 				sigaction(sig, &dfl, NULL);
 		if (setpgid(0, 0) < 0)
 			goto fail;
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd < 0)
-			goto fail;
-		if (fd != 0 && (dup2(fd, 0) < 0 || close(fd) < 0))
+		if (dup2(devnull, 0) < 0)
 			goto fail;
 		if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
 			goto fail;
@@ -1391,26 +1424,40 @@ static int spawn_stage(const char *path, char *const argv[], char *const envp[],
 		execve(path, argv, envp);
 	fail:;
 		int e = errno ? errno : EIO;
-		if (write(report[1], &e, sizeof(e)) < 0)
+		child_err = e;
+		if (report[1] >= 0 && write(report[1], &e, sizeof(e)) < 0)
 			_exit(126);
 		_exit(127);
 	}
 	int e = pid < 0 ? errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(report[1]);
+	if (pid > 0 && *vfork_shares != 1)
+		*vfork_shares = child_ran ? 1 : 0;
+	if (report[1] >= 0)
+		close(report[1]);
 	if (pid > 0) {
-		ssize_t n;
-		int child_err = 0;
-		while ((n = read(report[0], &child_err, sizeof(child_err))) < 0 && errno == EINTR)
-			;
-		if (n == (ssize_t)sizeof(child_err)) {
-			e = child_err ? child_err : EIO;
+		int failed = 0;
+		if (report[0] >= 0) {
+			ssize_t n;
+			int err_in = 0;
+			while ((n = read(report[0], &err_in, sizeof(err_in))) < 0 && errno == EINTR)
+				;
+			if (n == (ssize_t)sizeof(err_in)) {
+				failed = 1;
+				e = err_in ? err_in : EIO;
+			}
+		} else if (child_err) {
+			failed = 1;
+			e = child_err;
+		}
+		if (failed) {
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
 			pid = -1;
 		}
 	}
-	close(report[0]);
+	if (report[0] >= 0)
+		close(report[0]);
 	*pid_out = pid;
 	return e;
 }
@@ -1459,7 +1506,8 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	envp = build_env(ex, r, i, out, config, source, &owned, &n_owned);
 
 	t->start_ns = ade_now_mono_ns();
-	spawn_errno = spawn_stage(argv[0], argv, envp, logfd, r->p->dir, &ex->child_defs, &pid);
+	spawn_errno = spawn_stage(argv[0], argv, envp, logfd, ex->devnull, r->p->dir,
+				  &ex->child_defs, &ex->vfork_shares, &pid);
 	if (spawn_errno) {
 		dprintf(logfd, "ade: cannot start '%s': %s\n", argv[0], strerror(spawn_errno));
 		ade_error_set(&err, ADE_ESYS, "cannot start '%s': %s", argv[0], strerror(spawn_errno));
@@ -1468,6 +1516,8 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	t->pid = pid;
 	t->deadline_ns = d->timeout_ms ? t->start_ns + d->timeout_ms * 1000000 : 0;
 	t->kill_ns = 0;
+	if (t->deadline_ns)
+		ex->timed = 1;
 	ex->n_running++;
 	t->start_us = ade_now_wall_us();
 	if (ex->o.on_event) {
@@ -1652,6 +1702,7 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	} else if (retry) {
 		int64_t delay = retry_delay_ns(d, t->tries);
 		t->retry_ns = ade_now_mono_ns() + delay;
+		ex->timed = 1;
 		set_state(ex, r, i, S_RETRY_WAIT, NULL);
 		announce(ex, "%s %s %s attempt %d failed (%s); retry %d of %d in %.1fs", r->p->name,
 			 r->ds, d->name, t->attempt, what, t->tries, d->retries, delay / 1e9);
@@ -1820,6 +1871,9 @@ static int64_t timers(struct ade_exec *ex)
 {
 	int64_t now = ade_now_mono_ns(), next = -1;
 
+	/* Most pipelines have no timeout, retry or sensor: no scan of every stage. */
+	if (!ex->timed)
+		return -1;
 #define NEXT(t) (next = (next < 0 || (t) - now < next) ? ((t) - now) : next)
 	for (int k = 0; k < ex->n_runs; k++) {
 		struct run_rt *r = ex->runs[k];
@@ -1860,6 +1914,8 @@ static int64_t timers(struct ade_exec *ex)
 		}
 	}
 #undef NEXT
+	if (next < 0)
+		ex->timed = 0; /* nothing pending: the sites that set a timer set it again */
 	return next < 0 ? -1 : next;
 }
 
@@ -1868,6 +1924,7 @@ static void interrupt_all(struct ade_exec *ex)
 	int64_t now = ade_now_mono_ns();
 
 	ex->interrupted = 1;
+	ex->timed = 1; /* the stopped stages' SIGKILL deadlines */
 	announce(ex, "interrupted: stopping running stages");
 	for (int k = 0; k < ex->n_runs; k++) {
 		struct run_rt *r = ex->runs[k];
@@ -1941,6 +1998,7 @@ static int stage_sensor_blocks(struct ade_exec *ex, struct run_rt *r, int i)
 	} else {
 		t->sensing = 1;
 		t->retry_ns = ade_now_mono_ns() + w->poke_ms * 1000000;
+		ex->timed = 1;
 	}
 	free(path);
 	return 1;
@@ -2049,6 +2107,14 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	sa.sa_handler = on_sigchld;
 	sigaction(SIGCHLD, &sa, NULL);
 	child_signals(&ex->child_defs);
+	/* Above 2, so that dup2 in the child always makes a new stdin. */
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ex->devnull = nul >= 0 && nul < 3 ? fcntl(nul, F_DUPFD_CLOEXEC, 3) : nul;
+	if (nul >= 0 && nul < 3)
+		close(nul);
+	if (ex->devnull < 0)
+		return ade_error_set(err, ADE_ESYS, "cannot open /dev/null: %s", strerror(errno));
+	ex->vfork_shares = -1;
 	sigprocmask(SIG_BLOCK, &set, &old);
 	helper_start(ex);
 	ex->t0 = ade_now_mono_ns();
@@ -2100,6 +2166,9 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			wait_ns = tick_wake;
 		if (commit_wake >= 0 && (wait_ns < 0 || commit_wake < wait_ns))
 			wait_ns = commit_wake;
+		int64_t say_wake = say_flush(ex, ex->n_running == 0);
+		if (say_wake >= 0 && (wait_ns < 0 || say_wake < wait_ns))
+			wait_ns = say_wake;
 		if (n_active && ex->n_running == 0 && wait_ns < 0 && !keep) {
 			/* Nothing runs and nothing is due: the plan is stuck. */
 			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");
@@ -2127,8 +2196,10 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		reap(ex);
 	}
 out:
+	say_flush(ex, 1);
 	db_commit(ex);
 	helper_stop(ex);
+	close(ex->devnull);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ex->sum.interrupted = ex->interrupted;
