@@ -2,6 +2,7 @@
 #include "json.h"
 #include "error.h"
 #include "fs.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -142,4 +143,34 @@ cJSON *ade_json_add_number_raw(cJSON *obj, const char *key, double v)
 
 	ade_json_format_number(v, text);
 	return cJSON_AddRawToObject(obj, key, text);
+}
+
+void ade_json_put_string(struct ade_strbuf *sb, const char *s)
+{
+	if (!s) {
+		ade_strbuf_add(sb, "null", 4);
+		return;
+	}
+	const unsigned char *u = (const unsigned char *)s;
+	while (*u >= 0x20 && *u < 0x7f && *u != '"' && *u != '\\')
+		u++;
+	if (!*u) {
+		ade_strbuf_addc(sb, '"');
+		ade_strbuf_add(sb, s, (size_t)((const char *)u - s));
+		ade_strbuf_addc(sb, '"');
+		return;
+	}
+	cJSON *str = cJSON_CreateString(s);
+	char *text = str ? cJSON_PrintUnformatted(str) : NULL;
+	ade_strbuf_adds(sb, text ? text : "null");
+	cJSON_free(text);
+	cJSON_Delete(str);
+}
+
+void ade_json_put_number(struct ade_strbuf *sb, double v)
+{
+	char text[32];
+	int n = ade_json_format_number(v, text);
+
+	ade_strbuf_add(sb, text, (size_t)n);
 }

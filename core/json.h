@@ -46,4 +46,14 @@ int ade_json_format_number(double v, char out[32]);
  */
 cJSON *ade_json_add_number_raw(cJSON *obj, const char *key, double v);
 
+/*
+ * Appends JSON text for large arrays built without a node per value (a
+ * run summary has fifteen values for each of thousands of stages): s as a
+ * JSON string (NULL: null), escaped by cJSON unless it is plain printable
+ * ASCII; v as ade_json_format_number prints it (NaN: null).
+ */
+struct ade_strbuf;
+void ade_json_put_string(struct ade_strbuf *sb, const char *s);
+void ade_json_put_number(struct ade_strbuf *sb, double v);
+
 #endif

@@ -195,47 +195,58 @@ static void row_release(struct stage_row *r)
 	free(r->reason);
 }
 
-/* One stage's entry: its state in the run and its last attempt. */
-static cJSON *stage_entry(const struct stage_row *r, const char *name, double *total_s,
-			  const char **state_out)
+/*
+ * One stage's entry, appended as text: its state in the run and its last
+ * attempt.  A node per value made the tree of a 1000-stage run most of the
+ * summary's cost; the keys and their order are those of docs/report.md.
+ */
+static void put_key(struct ade_strbuf *sb, const char *key)
 {
-	cJSON *e = cJSON_CreateObject();
-	const char *state = NULL;
+	if (sb->len && sb->buf[sb->len - 1] != '{')
+		ade_strbuf_addc(sb, ',');
+	ade_strbuf_addc(sb, '"');
+	ade_strbuf_adds(sb, key);
+	ade_strbuf_add(sb, "\":", 2);
+}
 
-	cJSON_AddStringToObject(e, "name", name);
-	if (r->have_state) {
-		cJSON *st = cJSON_AddStringToObject(e, "state", r->state);
-		state = st ? st->valuestring : NULL;
-		ade_json_add_number_raw(e, "attempts", r->attempts);
-		add_str_or_null(e, "note", r->note);
-	} else {
-		cJSON_AddStringToObject(e, "state", "queued");
-		ade_json_add_number_raw(e, "attempts", 0);
-		cJSON_AddNullToObject(e, "note");
-		state = "queued";
-	}
-	*state_out = state;
-	if (r->have_last) {
-		add_str_or_null(e, "started_at", r->started_at);
-		add_str_or_null(e, "ended_at", r->ended_at);
-		add_num_or_null(e, "duration_s", r->wall_ms / 1000);
-		add_num_or_null(e, "user_s", r->user_ms / 1000);
-		add_num_or_null(e, "sys_s", r->sys_ms / 1000);
-		add_num_or_null(e, "peak_rss_kb", r->maxrss_kb);
-		add_num_or_null(e, "exit_code", r->exit_code);
-		add_num_or_null(e, "signal", r->signal);
-		add_str_or_null(e, "reason", r->reason);
-	} else {
-		/* Reused, skipped or never started: no attempt in this run. */
-		static const char *const none[] = {"started_at", "ended_at", "duration_s", "user_s",
-						   "sys_s", "peak_rss_kb", "exit_code", "signal", "reason"};
-		for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
-			cJSON_AddNullToObject(e, none[i]);
-	}
-	add_num_or_null(e, "all_attempts_s", r->all_ms / 1000);
+static void put_str(struct ade_strbuf *sb, const char *key, const char *v)
+{
+	put_key(sb, key);
+	ade_json_put_string(sb, v);
+}
+
+static void put_num(struct ade_strbuf *sb, const char *key, double v)
+{
+	put_key(sb, key);
+	ade_json_put_number(sb, v);
+}
+
+static const char *stage_text(struct ade_strbuf *sb, const struct stage_row *r,
+			      const char *name, double *total_s)
+{
+	const char *state = r->have_state ? r->state : "queued";
+
+	ade_strbuf_addc(sb, '{');
+	put_str(sb, "name", name);
+	put_str(sb, "state", state);
+	put_num(sb, "attempts", r->have_state ? r->attempts : 0);
+	put_str(sb, "note", r->have_state ? r->note : NULL);
+	/* Reused, skipped or never started: no attempt in this run, all null. */
+	int a = r->have_last;
+	put_str(sb, "started_at", a ? r->started_at : NULL);
+	put_str(sb, "ended_at", a ? r->ended_at : NULL);
+	put_num(sb, "duration_s", a ? r->wall_ms / 1000 : NAN);
+	put_num(sb, "user_s", a ? r->user_ms / 1000 : NAN);
+	put_num(sb, "sys_s", a ? r->sys_ms / 1000 : NAN);
+	put_num(sb, "peak_rss_kb", a ? r->maxrss_kb : NAN);
+	put_num(sb, "exit_code", a ? r->exit_code : NAN);
+	put_num(sb, "signal", a ? r->signal : NAN);
+	put_str(sb, "reason", a ? r->reason : NULL);
+	put_num(sb, "all_attempts_s", r->all_ms / 1000);
+	ade_strbuf_addc(sb, '}');
 	if (!isnan(r->all_ms))
 		*total_s += r->all_ms / 1000;
-	return e;
+	return state;
 }
 
 int ade_report_run_summary(const char *home, const char *pipeline, const char *run_id,
@@ -337,20 +348,22 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	for (int i = 0; i < nn; i++)
 		rows[i].all_ms = NAN;
 	read_rows(db, run_id, &idx, rows);
-	cJSON *stages = cJSON_CreateArray(), *failed = cJSON_CreateArray();
+	cJSON *failed = cJSON_CreateArray();
+	struct ade_strbuf stages = ADE_STRBUF_INIT;
 	double total_s = 0;
+	ade_strbuf_addc(&stages, '[');
 	for (int i = 0; i < nn; i++) {
-		const char *state = NULL;
-		cJSON *e = stage_entry(&rows[i], names[i], &total_s, &state);
-		cJSON_AddItemToArray(stages, e);
-		if (state && !strcmp(state, "failed"))
+		ade_strbuf_adds(&stages, i ? ",\n\t\t" : "\n\t\t");
+		const char *state = stage_text(&stages, &rows[i], names[i], &total_s);
+		if (!strcmp(state, "failed"))
 			cJSON_AddItemToArray(failed, cJSON_CreateString(names[i]));
 		/* Only this run's own published outputs: a reused stage's are elsewhere. */
-		const char *note = ade_json_str(e, "note", "");
-		if (state && !strcmp(state, "success") && strcmp(note, "reused") && run_dir &&
+		const char *note = rows[i].have_state && rows[i].note ? rows[i].note : "";
+		if (!strcmp(state, "success") && strcmp(note, "reused") && run_dir &&
 		    !strchr(names[i], '/'))
 			read_result(run_dir, names[i], &f);
 	}
+	ade_strbuf_adds(&stages, nn ? "\n\t]" : "]");
 
 	add_num_or_null(root, "rows_in", f.rows_in);
 	add_num_or_null(root, "rows_quarantined", f.rows_quarantined);
@@ -372,7 +385,8 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	add_num_or_null(root, "r2", f.r2);
 	ade_json_add_number_raw(root, "stage_seconds_total", total_s);
 	cJSON_AddItemToObject(root, "failed_stages", failed);
-	cJSON_AddItemToObject(root, "stages", stages);
+	cJSON_AddRawToObject(root, "stages", stages.buf);
+	ade_strbuf_release(&stages);
 
 	for (int i = 0; i < nn; i++) {
 		row_release(&rows[i]);

@@ -160,6 +160,13 @@ struct ade_exec {
 		int i;
 	} *ready;
 	int n_ready, ready_head, ready_cap;
+	/* Stage processes this executor started and has not reaped (find_pid). */
+	struct alive {
+		pid_t pid;
+		struct run_rt *r;
+		int i;
+	} *alive;
+	int n_alive, alive_cap;
 	int64_t t0;
 	int tty_dirty;
 	int64_t say_since_ns; /* when the oldest unwritten progress line was put; 0: none */
@@ -210,6 +217,7 @@ void ade_exec_free(struct ade_exec *ex)
 	free(ex->ops);
 	free(ex->h.preps);
 	free(ex->h.spare);
+	free(ex->alive);
 	free(ex);
 }
 
@@ -1514,6 +1522,14 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 		goto fail;
 	}
 	t->pid = pid;
+	if (ex->n_alive == ex->alive_cap) {
+		ex->alive_cap = ex->alive_cap ? 2 * ex->alive_cap : 16;
+		ex->alive = ade_xrealloc(ex->alive, sizeof(*ex->alive) * (size_t)ex->alive_cap);
+	}
+	ex->alive[ex->n_alive].pid = pid;
+	ex->alive[ex->n_alive].r = r;
+	ex->alive[ex->n_alive].i = i;
+	ex->n_alive++;
 	t->deadline_ns = d->timeout_ms ? t->start_ns + d->timeout_ms * 1000000 : 0;
 	t->kill_ns = 0;
 	if (t->deadline_ns)
@@ -1828,6 +1844,17 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 
 static struct run_rt *find_pid(struct ade_exec *ex, pid_t pid, int *stage)
 {
+	/* The stages started by this loop, newest last: a few, not every stage of every run. */
+	for (int k = ex->n_alive - 1; k >= 0; k--) {
+		if (ex->alive[k].pid != pid)
+			continue;
+		struct run_rt *r = ex->alive[k].r;
+		*stage = ex->alive[k].i;
+		ex->alive[k] = ex->alive[--ex->n_alive];
+		if (r->st[*stage].pid == pid && r->st[*stage].state == S_RUNNING)
+			return r;
+		break;
+	}
 	for (int k = 0; k < ex->n_runs; k++) {
 		struct run_rt *r = ex->runs[k];
 		if (!r->active)
@@ -1854,6 +1881,9 @@ static void reap(struct ade_exec *ex)
 		struct run_rt *r = find_pid(ex, pid, &i);
 		if (r)
 			finish_attempt(ex, r, i, status, &ru, 0);
+		/* The last stage process reaped: no wait4 to learn there is none. */
+		if (ex->n_running == 0)
+			return;
 	}
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/util.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -244,6 +245,34 @@ static void test_format_number(void **state)
 	cJSON_Delete(o);
 }
 
+/* Strings come back as they went in, whatever they hold. */
+static void test_put_string(void **state)
+{
+	static const char *const in[] = {"plain name_1-x", "", "a \"quoted\" \\ path",
+					 "tab\tnew\nline", "caf\xc3\xa9 \xe2\x82\xac", "\x01ctl"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct ade_strbuf sb = ADE_STRBUF_INIT;
+		ade_strbuf_adds(&sb, "{\"k\":");
+		ade_json_put_string(&sb, in[i]);
+		ade_strbuf_adds(&sb, ",\"n\":");
+		ade_json_put_number(&sb, 0.25);
+		ade_strbuf_addc(&sb, '}');
+		cJSON *o = cJSON_Parse(sb.buf);
+		assert_non_null(o);
+		assert_string_equal(cJSON_GetObjectItem(o, "k")->valuestring, in[i]);
+		assert_true(cJSON_GetObjectItem(o, "n")->valuedouble == 0.25);
+		cJSON_Delete(o);
+		ade_strbuf_release(&sb);
+	}
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	ade_json_put_string(&sb, NULL);
+	ade_strbuf_addc(&sb, ' ');
+	ade_json_put_number(&sb, NAN);
+	assert_string_equal(sb.buf, "null null");
+	ade_strbuf_release(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_lookups_and_fallbacks),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_format_number),
+		cmocka_unit_test(test_put_string),
 	};
 
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
