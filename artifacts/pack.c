@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "scheduler/exec.h"
 #include "scheduler/pipeline.h"
@@ -461,7 +462,6 @@ static int hash_all(struct entries *es, struct ade_error *err)
 static cJSON *build_manifest(const struct entries *es, const cJSON *meta, int include_all)
 {
 	cJSON *m = cJSON_CreateObject();
-	cJSON *files = cJSON_CreateArray();
 	uint64_t total = 0;
 
 	cJSON_AddStringToObject(m, "format", ADE_ARTIFACTS_FORMAT);
@@ -473,28 +473,40 @@ static cJSON *build_manifest(const struct entries *es, const cJSON *meta, int in
 	for (int i = 0; i < es->n_excluded; i++)
 		cJSON_AddItemToArray(ex, cJSON_CreateString(es->excluded[i]));
 	cJSON_AddItemToObject(m, "excluded", ex);
+	/*
+	 * The entries are written as text, one line each: a tree of a node
+	 * per value was most of the manifest's cost for thousands of files.
+	 * `ade artifacts show` prints the parsed manifest, indented as before.
+	 */
+	struct ade_strbuf t = ADE_STRBUF_INIT;
+	ade_strbuf_addc(&t, '[');
 	for (int i = 0; i < es->n; i++) {
 		const struct entry *e = &es->v[i];
-		cJSON *f = cJSON_CreateObject();
-		cJSON_AddStringToObject(f, "path", e->rel);
+		ade_strbuf_adds(&t, i ? ",\n\t\t{\"path\":" : "\n\t\t{\"path\":");
+		ade_json_put_string(&t, e->rel);
 		if (e->type == E_SYMLINK) {
-			cJSON_AddStringToObject(f, "type", "symlink");
-			cJSON_AddStringToObject(f, "target", e->target);
+			ade_strbuf_adds(&t, ",\"type\":\"symlink\",\"target\":");
+			ade_json_put_string(&t, e->target);
 		} else {
-			cJSON_AddStringToObject(f, "type", "file");
-			cJSON_AddNumberToObject(f, "size", (double)e->size);
-			cJSON_AddStringToObject(f, "sha256", e->sha);
-			if (e->type == E_HARDLINK)
-				cJSON_AddStringToObject(f, "same_as", es->v[e->link_to].rel);
+			ade_strbuf_adds(&t, ",\"type\":\"file\",\"size\":");
+			ade_json_put_number(&t, (double)e->size);
+			ade_strbuf_adds(&t, ",\"sha256\":");
+			ade_json_put_string(&t, e->sha);
+			if (e->type == E_HARDLINK) {
+				ade_strbuf_adds(&t, ",\"same_as\":");
+				ade_json_put_string(&t, es->v[e->link_to].rel);
+			}
 			if (e->mode & 0111)
-				cJSON_AddTrueToObject(f, "executable");
+				ade_strbuf_adds(&t, ",\"executable\":true");
 			total += e->size;
 		}
-		cJSON_AddItemToArray(files, f);
+		ade_strbuf_addc(&t, '}');
 	}
+	ade_strbuf_adds(&t, es->n ? "\n\t]" : "]");
 	cJSON_AddNumberToObject(m, "n_files", es->n);
 	cJSON_AddNumberToObject(m, "bytes", (double)total);
-	cJSON_AddItemToObject(m, "files", files);
+	cJSON_AddRawToObject(m, "files", t.buf);
+	ade_strbuf_release(&t);
 	return m;
 }
 
