@@ -319,8 +319,107 @@ static char *log_tail(const char *path, size_t max, int lines)
 	return r;
 }
 
+/*
+ * The facets every stage event of a run repeats (nominal time, engine,
+ * parent, job type), printed once per run and added as raw text: built as
+ * trees they were most of an event's cost, twice per stage.
+ */
+struct facet_cache {
+	char *key;                /* run id, interval, namespace and pipeline */
+	char *nominal, *engine, *parent, *task;
+};
+
+static void facet_cache_free(struct facet_cache *fc)
+{
+	free(fc->key);
+	cJSON_free(fc->nominal);
+	cJSON_free(fc->engine);
+	cJSON_free(fc->parent);
+	cJSON_free(fc->task);
+	memset(fc, 0, sizeof(*fc));
+}
+
+static char *print_free(cJSON *f)
+{
+	char *t = cJSON_PrintUnformatted(f);
+	cJSON_Delete(f);
+	return t;
+}
+
+static cJSON *nominal_facet(const struct ade_exec_event *ev)
+{
+	cJSON *f = facet("1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet");
+	cJSON_AddStringToObject(f, "nominalStartTime", ev->interval_start);
+	cJSON_AddStringToObject(f, "nominalEndTime", ev->interval_end);
+	return f;
+}
+
+static cJSON *engine_facet(void)
+{
+	cJSON *f = facet("1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet");
+	cJSON_AddStringToObject(f, "version", ADE_VERSION);
+	cJSON_AddStringToObject(f, "name", "ade");
+	cJSON_AddStringToObject(f, "openlineageAdapterVersion", ADE_VERSION);
+	return f;
+}
+
+static cJSON *parent_facet(const struct ade_lineage_config *c, const struct ade_exec_event *ev)
+{
+	cJSON *f = facet("1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet");
+	for (int k = 0; k < 2; k++) {
+		cJSON *x = k ? cJSON_AddObjectToObject(f, "root") : f;
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(x, "run"), "runId", ev->run_id);
+		cJSON *j = cJSON_AddObjectToObject(x, "job");
+		cJSON_AddStringToObject(j, "namespace", c->ns);
+		cJSON_AddStringToObject(j, "name", ev->pipeline->name);
+	}
+	return f;
+}
+
+static cJSON *jobtype_facet(int stage_ev)
+{
+	cJSON *f = facet("2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet");
+	cJSON_AddStringToObject(f, "processingType", "BATCH");
+	cJSON_AddStringToObject(f, "integration", "ADE");
+	cJSON_AddStringToObject(f, "jobType", stage_ev ? "TASK" : "PIPELINE");
+	return f;
+}
+
+/* fc's texts for this stage event's run, rendered when the run changed. */
+static int facet_cache_fill(struct facet_cache *fc, const struct ade_lineage_config *c,
+			    const struct ade_exec_event *ev)
+{
+	char *key = ade_xasprintf("%s|%s|%s|%s|%s", ev->run_id ? ev->run_id : "",
+				  ev->interval_start ? ev->interval_start : "",
+				  ev->interval_end ? ev->interval_end : "", c->ns, ev->pipeline->name);
+	if (fc->key && !strcmp(fc->key, key)) {
+		free(key);
+		return 1;
+	}
+	facet_cache_free(fc);
+	fc->key = key;
+	fc->nominal = print_free(nominal_facet(ev));
+	fc->engine = print_free(engine_facet());
+	fc->parent = print_free(parent_facet(c, ev));
+	fc->task = print_free(jobtype_facet(1));
+	if (fc->nominal && fc->engine && fc->parent && fc->task)
+		return 1;
+	facet_cache_free(fc);
+	return 0;
+}
+
+static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
+			  const char *stage_run_id, const char *event_type,
+			  struct facet_cache *fc);
+
 cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
 			       const char *stage_run_id, const char *event_type)
+{
+	return event_build(c, ev, stage_run_id, event_type, NULL);
+}
+
+static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
+			  const char *stage_run_id, const char *event_type, struct facet_cache *fc)
 {
 	const struct ade_pipeline *p = ev->pipeline;
 	const int stage_ev = ev->stage != NULL;
@@ -338,25 +437,17 @@ cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct 
 	cJSON *run = cJSON_AddObjectToObject(e, "run");
 	cJSON_AddStringToObject(run, "runId", stage_ev ? stage_run_id : ev->run_id);
 	cJSON *rf = cJSON_AddObjectToObject(run, "facets");
-	cJSON *f = facet("1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet");
-	cJSON_AddStringToObject(f, "nominalStartTime", ev->interval_start);
-	cJSON_AddStringToObject(f, "nominalEndTime", ev->interval_end);
-	cJSON_AddItemToObject(rf, "nominalTime", f);
-	f = facet("1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet");
-	cJSON_AddStringToObject(f, "version", ADE_VERSION);
-	cJSON_AddStringToObject(f, "name", "ade");
-	cJSON_AddStringToObject(f, "openlineageAdapterVersion", ADE_VERSION);
-	cJSON_AddItemToObject(rf, "processing_engine", f);
-	if (stage_ev) {
-		f = facet("1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet");
-		for (int k = 0; k < 2; k++) {
-			cJSON *x = k ? cJSON_AddObjectToObject(f, "root") : f;
-			cJSON_AddStringToObject(cJSON_AddObjectToObject(x, "run"), "runId", ev->run_id);
-			cJSON *j = cJSON_AddObjectToObject(x, "job");
-			cJSON_AddStringToObject(j, "namespace", c->ns);
-			cJSON_AddStringToObject(j, "name", p->name);
-		}
-		cJSON_AddItemToObject(rf, "parent", f);
+	cJSON *f;
+	int cached = stage_ev && fc && facet_cache_fill(fc, c, ev);
+	if (cached) {
+		cJSON_AddRawToObject(rf, "nominalTime", fc->nominal);
+		cJSON_AddRawToObject(rf, "processing_engine", fc->engine);
+		cJSON_AddRawToObject(rf, "parent", fc->parent);
+	} else {
+		cJSON_AddItemToObject(rf, "nominalTime", nominal_facet(ev));
+		cJSON_AddItemToObject(rf, "processing_engine", engine_facet());
+		if (stage_ev)
+			cJSON_AddItemToObject(rf, "parent", parent_facet(c, ev));
 	}
 	if (!strcmp(event_type, "FAIL")) {
 		f = facet("1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet");
@@ -387,11 +478,11 @@ cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct 
 	char *jname = stage_ev ? ade_xasprintf("%s.%s", p->name, ev->stage->name) : ade_xstrdup(p->name);
 	cJSON_AddStringToObject(job, "name", jname);
 	free(jname);
-	f = facet("2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet");
-	cJSON_AddStringToObject(f, "processingType", "BATCH");
-	cJSON_AddStringToObject(f, "integration", "ADE");
-	cJSON_AddStringToObject(f, "jobType", stage_ev ? "TASK" : "PIPELINE");
-	cJSON_AddItemToObject(cJSON_AddObjectToObject(job, "facets"), "jobType", f);
+	if (cached)
+		cJSON_AddRawToObject(cJSON_AddObjectToObject(job, "facets"), "jobType", fc->task);
+	else
+		cJSON_AddItemToObject(cJSON_AddObjectToObject(job, "facets"), "jobType",
+				      jobtype_facet(stage_ev));
 
 	/* Datasets: from the run directory's published result.json files. */
 	cJSON *ins = cJSON_AddArrayToObject(e, "inputs");
@@ -465,6 +556,7 @@ struct ade_lineage_emitter {
 	int events_fd;
 	char *events_path;
 	int64_t events_checked_ns; /* when the path last named events_fd's file */
+	struct facet_cache facets;
 };
 
 /* After a failed send, events go straight to the outbox for this long. */
@@ -519,6 +611,7 @@ void ade_lineage_emitter_free(struct ade_lineage_emitter *em)
 		close(em->events_fd);
 	free(em->events_path);
 	free(em->home);
+	facet_cache_free(&em->facets);
 	free(em);
 }
 
@@ -649,7 +742,7 @@ void ade_lineage_on_event(void *arg, const struct ade_exec_event *ev)
 	}
 	}
 	for (int k = 0; k < 2 && types[k]; k++) {
-		cJSON *e = ade_lineage_event_build(c, ev, olid, types[k]);
+		cJSON *e = event_build(c, ev, olid, types[k], &em->facets);
 		if (ade_lineage_emit(em, c, e, &err))
 			ade_log_warn("lineage: %s", err.msg);
 		cJSON_Delete(e);
