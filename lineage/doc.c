@@ -309,9 +309,59 @@ static int analytics_lineage(cJSON *doc, const char *stage, const cJSON *result,
 struct stage_in {
 	char *name;
 	cJSON *result; /* NULL: opaque stage */
+	int borrowed;  /* result belongs to the results cache */
 	char *out_dir;
 	int done;
 };
+
+/* Keyed by "run_dir/stage"; result NULL: published without result.json. */
+struct ade_lineage_results {
+	struct ade_strmap map;
+	struct cached_result {
+		char *key;
+		cJSON *result;
+	} *v;
+	int n, cap;
+};
+
+struct ade_lineage_results *ade_lineage_results_new(void)
+{
+	return ade_xcalloc(1, sizeof(struct ade_lineage_results));
+}
+
+void ade_lineage_results_forget(struct ade_lineage_results *r, const char *run_dir)
+{
+	size_t n = strlen(run_dir);
+	int kept = 0;
+
+	if (!r)
+		return;
+	ade_strmap_free(&r->map);
+	for (int i = 0; i < r->n; i++) {
+		if (!strncmp(r->v[i].key, run_dir, n) && r->v[i].key[n] == '/') {
+			free(r->v[i].key);
+			cJSON_Delete(r->v[i].result);
+			continue;
+		}
+		r->v[kept] = r->v[i];
+		ade_strmap_put(&r->map, r->v[kept].key, kept);
+		kept++;
+	}
+	r->n = kept;
+}
+
+void ade_lineage_results_free(struct ade_lineage_results *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->n; i++) {
+		free(r->v[i].key);
+		cJSON_Delete(r->v[i].result);
+	}
+	free(r->v);
+	ade_strmap_free(&r->map);
+	free(r);
+}
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -602,13 +652,25 @@ out:
  * an attempt's log.  The stat of out/ settles the common case without
  * listing the folder.
  */
-static void stage_add(const char *run_dir, const char *name, struct stage_in **st, int *n,
-		      int *cap)
+static void stage_add(const char *run_dir, const char *name, struct ade_lineage_results *cache,
+		      struct stage_in **st, int *n, int *cap)
 {
 	char *p = ade_xasprintf("%s/%s", run_dir, name);
 	char *outd = ade_xasprintf("%s/out", p);
+	int hit = cache ? ade_strmap_get(&cache->map, p) : -1;
+	if (hit >= 0) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*st = ade_xrealloc(*st, (size_t)*cap * sizeof(**st));
+		}
+		(*st)[(*n)++] = (struct stage_in){.name = ade_xstrdup(name), .out_dir = outd,
+						  .result = cache->v[hit].result, .borrowed = 1};
+		free(p);
+		return;
+	}
 	struct stat sb;
-	int is_stage = stat(outd, &sb) == 0 && S_ISDIR(sb.st_mode);
+	int published = stat(outd, &sb) == 0 && S_ISDIR(sb.st_mode);
+	int is_stage = published;
 	if (!is_stage) {
 		DIR *sd = opendir(p);
 		if (sd) {
@@ -618,8 +680,8 @@ static void stage_add(const char *run_dir, const char *name, struct stage_in **s
 			closedir(sd);
 		}
 	}
-	free(p);
 	if (!is_stage) {
+		free(p);
 		free(outd);
 		return;
 	}
@@ -634,6 +696,19 @@ static void stage_add(const char *run_dir, const char *name, struct stage_in **s
 	if (ade_json_read_file(rp, &s->result, NULL))
 		s->result = NULL;
 	free(rp);
+	if (cache && published) {
+		if (cache->n == cache->cap) {
+			cache->cap = cache->cap ? 2 * cache->cap : 64;
+			cache->v = ade_xrealloc(cache->v, sizeof(*cache->v) * (size_t)cache->cap);
+		}
+		cache->v[cache->n].key = p;
+		cache->v[cache->n].result = s->result;
+		ade_strmap_put(&cache->map, p, cache->n);
+		cache->n++;
+		s->borrowed = 1;
+		p = NULL;
+	}
+	free(p);
 	(*n)++;
 }
 
@@ -653,7 +728,7 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 			for (int j = 0; j < k && !dup; j++)
 				dup = !strcmp(run->only[j], run->only[k]);
 			if (!dup)
-				stage_add(run->run_dir, run->only[k], &st, &n, &cap);
+				stage_add(run->run_dir, run->only[k], run->results, &st, &n, &cap);
 		}
 	} else {
 		DIR *dir = opendir(run->run_dir);
@@ -662,7 +737,7 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 			return ade_error_set(err, ADE_ENOTFOUND, "no run directory '%s'", run->run_dir);
 		while ((de = readdir(dir)))
 			if (de->d_name[0] != '.')
-				stage_add(run->run_dir, de->d_name, &st, &n, &cap);
+				stage_add(run->run_dir, de->d_name, run->results, &st, &n, &cap);
 		closedir(dir);
 	}
 	if (n > 1)
@@ -728,7 +803,8 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 	for (int k = 0; k < n; k++) {
 		free(st[k].name);
 		free(st[k].out_dir);
-		cJSON_Delete(st[k].result);
+		if (!st[k].borrowed)
+			cJSON_Delete(st[k].result);
 	}
 	free(st);
 	if (rc && rc != ADE_EDB) {

@@ -410,16 +410,17 @@ static int facet_cache_fill(struct facet_cache *fc, const struct ade_lineage_con
 
 static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
 			  const char *stage_run_id, const char *event_type,
-			  struct facet_cache *fc);
+			  struct facet_cache *fc, struct ade_lineage_results *results);
 
 cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
 			       const char *stage_run_id, const char *event_type)
 {
-	return event_build(c, ev, stage_run_id, event_type, NULL);
+	return event_build(c, ev, stage_run_id, event_type, NULL, NULL);
 }
 
 static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
-			  const char *stage_run_id, const char *event_type, struct facet_cache *fc)
+			  const char *stage_run_id, const char *event_type, struct facet_cache *fc,
+			  struct ade_lineage_results *results)
 {
 	const struct ade_pipeline *p = ev->pipeline;
 	const int stage_ev = ev->stage != NULL;
@@ -489,7 +490,8 @@ static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_e
 	cJSON *outs = cJSON_AddArrayToObject(e, "outputs");
 	cJSON *doc = NULL;
 	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
-				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id};
+				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id,
+				     .results = results};
 	const char **only = NULL;
 	if (stage_ev) {
 		/* The stage's own folder matters only once it has published. */
@@ -557,6 +559,7 @@ struct ade_lineage_emitter {
 	char *events_path;
 	int64_t events_checked_ns; /* when the path last named events_fd's file */
 	struct facet_cache facets;
+	struct ade_lineage_results *results; /* of the runs going on */
 };
 
 /* After a failed send, events go straight to the outbox for this long. */
@@ -612,6 +615,7 @@ void ade_lineage_emitter_free(struct ade_lineage_emitter *em)
 	free(em->events_path);
 	free(em->home);
 	facet_cache_free(&em->facets);
+	ade_lineage_results_free(em->results);
 	free(em);
 }
 
@@ -742,11 +746,16 @@ void ade_lineage_on_event(void *arg, const struct ade_exec_event *ev)
 	}
 	}
 	for (int k = 0; k < 2 && types[k]; k++) {
-		cJSON *e = event_build(c, ev, olid, types[k], &em->facets);
+		if (!em->results)
+			em->results = ade_lineage_results_new();
+		cJSON *e = event_build(c, ev, olid, types[k], &em->facets, em->results);
 		if (ade_lineage_emit(em, c, e, &err))
 			ade_log_warn("lineage: %s", err.msg);
 		cJSON_Delete(e);
 	}
+	/* A run that ended reads nothing more: a long ade schedule keeps no result for ever. */
+	if (ev->kind == ADE_EV_RUN_END && ev->run_dir)
+		ade_lineage_results_forget(em->results, ev->run_dir);
 	if (c == &local)
 		ade_lineage_config_release(&local);
 }

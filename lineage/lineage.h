@@ -40,7 +40,21 @@ struct ade_lineage_run {
 	 */
 	const char *const *only;
 	int n_only;
+	/* May be NULL: published stages' result.json, each read once (below). */
+	struct ade_lineage_results *results;
 };
+
+/*
+ * The result.json of published stages, kept across the documents of one
+ * run's events: a published out/ never changes, and an event of each stage
+ * and its dependents read the same files again (three times a stage on a
+ * chain, and all of them for the run's end).  The owner frees it with
+ * ade_lineage_results_free; ade_lineage_results_forget drops one run's.
+ */
+struct ade_lineage_results;
+struct ade_lineage_results *ade_lineage_results_new(void);
+void ade_lineage_results_forget(struct ade_lineage_results *r, const char *run_dir);
+void ade_lineage_results_free(struct ade_lineage_results *r);
 
 /*
  * Builds the lineage document of a run from every <stage>/out/result.json
