@@ -3,6 +3,8 @@
 #include "error.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +204,13 @@ void ade_strmap_free(struct ade_strmap *m)
 	m->vals = NULL;
 	m->mask = 0;
 	m->n = 0;
+}
+
+int ade_thread_set_background(void)
+{
+	struct sched_param sp = {0};
+
+	return pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }
 
 int64_t ade_now_mono_ns(void)

@@ -60,6 +60,16 @@ int ade_strmap_get(const struct ade_strmap *m, const char *key);
 void ade_strmap_put(struct ade_strmap *m, const char *key, int val);
 void ade_strmap_free(struct ade_strmap *m);
 
+/*
+ * Puts the calling thread in SCHED_IDLE, for threads that do bookkeeping
+ * beside stages (the executor's helper, the observers' worker).  The
+ * kernel counts a CPU that runs only such threads as idle when it places
+ * a woken task, so the executor's thread and the stages never queue
+ * behind them; under full load they still get a small share (SCHED_IDLE
+ * is CFS's lowest weight, not starvation).  Returns 0 or an errno.
+ */
+int ade_thread_set_background(void);
+
 /* Monotonic time in nanoseconds. */
 int64_t ade_now_mono_ns(void);
 /* Wall-clock time in microseconds since the epoch. */

@@ -1257,6 +1257,8 @@ static void *helper_main(void *arg)
 	struct ade_exec *ex = arg;
 	struct helper *h = &ex->h;
 
+	ade_thread_set_background(); /* never ahead of the stages or the executor (core/util.h) */
+
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		if (h->batch) {

@@ -50,6 +50,8 @@ static void *worker(void *arg)
 {
 	struct ade_observer_queue *q = arg;
 
+	ade_thread_set_background(); /* never ahead of the stages or the executor (core/util.h) */
+
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		while (!q->head && !q->stop)
