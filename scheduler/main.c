@@ -18,7 +18,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * `ade serve` is its own executable, ade-serve, built from this file with
+ * ADE_SERVE_ONLY: linking libmicrohttpd (and gnutls behind it) into ade
+ * cost every other command about 1 ms of start-up.  ade execs it with
+ * the same command line, so the pid, the signals and the exit code are
+ * those of `ade serve`.
+ */
+#ifdef ADE_SERVE_ONLY
+#define SERVE_FN ade_cmd_serve
+#else
+static int serve_exec(int argc, char **argv, struct ade_cli *cli);
+#define SERVE_FN serve_exec
+#endif
+
 const struct ade_cmd ade_commands[] = {
+#ifndef ADE_SERVE_ONLY
 	{"check", ade_cmd_check, "ade check PIPELINE...",
 	 "Load and check pipeline files without running anything: unknown keys, wrong\n"
 	 "types, cycles, needs that name no stage, unknown template names and missing\n"
@@ -170,7 +185,8 @@ const struct ade_cmd ade_commands[] = {
 	 "                stdout); the path written is printed\n"
 	 "Exit 2 for bad arguments, 1 when the home knows nothing of PIPELINE or FILE\n"
 	 "cannot be written, 4 when state.db or the warehouse cannot be read."},
-	{"serve", ade_cmd_serve, "ade serve [--listen HOST:PORT] [--token TOKEN] [--threads N]",
+#endif
+	{"serve", SERVE_FN, "ade serve [--listen HOST:PORT] [--token TOKEN] [--threads N]",
 	 "Serve the home read-only over HTTP (docs/serve.md): the HTML report at /, JSON\n"
 	 "at /api/v1/runs, /api/v1/runs/ID, /api/v1/kpis, /api/v1/lineage, /api/v1/artifacts\n"
 	 "(described at /api/v1/openapi.json), Prometheus metrics at /metrics and /healthz.\n"
@@ -273,6 +289,23 @@ static const struct ade_cmd *find_cmd(const char *name)
 	return NULL;
 }
 
+static char **g_argv; /* main's, for serve_exec */
+
+#ifndef ADE_SERVE_ONLY
+static int serve_exec(int argc, char **argv, struct ade_cli *cli)
+{
+	(void)argc;
+	(void)argv;
+	char *path = ade_xasprintf("%s/ade-serve", cli->exec_dir ? cli->exec_dir : ".");
+	char *const *args = g_argv;
+	fflush(stdout);
+	execv(path, args);
+	fprintf(stderr, "ade serve: cannot run '%s': %s\n", path, strerror(errno));
+	free(path);
+	return ADE_EXIT_STATE;
+}
+#endif
+
 static char *exec_dir(void)
 {
 	char buf[PATH_MAX];
@@ -291,6 +324,7 @@ int main(int argc, char **argv)
 	char *home_abs = NULL, *xdir = NULL;
 	int i = 1, rc;
 
+	g_argv = argv;
 	ade_log_set_prog("ade");
 	ade_log_init_from_env();
 	signal(SIGPIPE, SIG_IGN);
