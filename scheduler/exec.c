@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,7 @@ struct ade_exec {
 		struct db_op *batch; /* handed over, the helper's until committed */
 		int n_batch, committing;
 		int unwoken; /* work handed over since the last wake-up (main thread's) */
+		int checkpoint; /* a run ended: fold the WAL into state.db beside the observers */
 		struct db_op *spare; /* the last batch's array, for reuse */
 		int spare_cap;
 	} h;
@@ -550,7 +552,7 @@ static void db_wait(struct ade_exec *ex)
 		return;
 	helper_wake(ex);
 	pthread_mutex_lock(&ex->h.mu);
-	while (ex->h.batch)
+	while (ex->h.batch || ex->h.checkpoint)
 		pthread_cond_wait(&ex->h.done, &ex->h.mu);
 	pthread_mutex_unlock(&ex->h.mu);
 }
@@ -1275,6 +1277,19 @@ static void *helper_main(void *arg)
 			pthread_cond_broadcast(&h->done);
 			continue;
 		}
+		if (h->checkpoint) {
+			pthread_mutex_unlock(&h->mu);
+			/*
+			 * PASSIVE: readers (the run-end observers, ade runs) go on;
+			 * closing state.db then has little left to copy.
+			 */
+			sqlite3_wal_checkpoint_v2(ex->state->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+						  NULL);
+			pthread_mutex_lock(&h->mu);
+			h->checkpoint = 0;
+			pthread_cond_broadcast(&h->done);
+			continue;
+		}
 		if (h->stop)
 			break;
 		if (h->preps_head < h->n_preps) {
@@ -1824,6 +1839,12 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 		ok = 0;
 	db_commit(ex); /* the stages' states first, then the run's */
 	ade_state_run_set_state(ex->state, r->row.run_id, ok ? "success" : "failed", 1, NULL);
+	if (ex->h.running) {
+		pthread_mutex_lock(&ex->h.mu);
+		ex->h.checkpoint = 1;
+		pthread_cond_signal(&ex->h.wake);
+		pthread_mutex_unlock(&ex->h.mu);
+	}
 	r->finished = 1;
 	r->active = 0;
 	if (ex->o.on_event) {
