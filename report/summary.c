@@ -147,17 +147,11 @@ static void read_rows(sqlite3 *db, const char *run_id, const struct ade_strmap *
 	}
 	sqlite3_finalize(s);
 	s = NULL;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT stage, sum(wall_ms) FROM attempts WHERE run_id=?1 GROUP BY stage",
-			       -1, &s, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-		while (sqlite3_step(s) == SQLITE_ROW)
-			if (ctext(s, 0) && (i = ade_strmap_get(idx, ctext(s, 0))) >= 0)
-				rows[i].all_ms = cnum(s, 1);
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	/* In attempt order: the last row of a stage is its last attempt. */
+	/*
+	 * In attempt order: the last row of a stage is its last attempt, and
+	 * the sum of its wall times (as SQL's sum: NULL without any) is
+	 * gathered in the same pass.
+	 */
 	if (sqlite3_prepare_v2(db,
 			       "SELECT stage, started_at, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, "
 			       "exit_code, signal, reason FROM attempts WHERE run_id=?1 ORDER BY stage, "
@@ -175,6 +169,8 @@ static void read_rows(sqlite3 *db, const char *run_id, const struct ade_strmap *
 			r->started_at = cdup(s, 1);
 			r->ended_at = cdup(s, 2);
 			r->wall_ms = cnum(s, 3);
+			if (!isnan(r->wall_ms))
+				r->all_ms = isnan(r->all_ms) ? r->wall_ms : r->all_ms + r->wall_ms;
 			r->user_ms = cnum(s, 4);
 			r->sys_ms = cnum(s, 5);
 			r->maxrss_kb = cnum(s, 6);
