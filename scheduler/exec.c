@@ -72,6 +72,9 @@ struct stage_rt {
 	 */
 	int prep;           /* PREP_*; guarded by the helper's mutex while it runs */
 	int prep_logfd;
+	/* With the files, the argv and environment of the attempt (may be NULL). */
+	char **prep_argv, **prep_envp, **prep_owned;
+	int prep_n_owned;
 	/* A stage sensor (wait_for) polling: ready, but not in the queue. */
 	int sensing;
 	int64_t sensor_since_us; /* wall clock, when it first found no file */
@@ -177,6 +180,10 @@ struct ade_exec {
 };
 
 static int64_t sensor_clock(struct ade_exec *ex);
+static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_done,
+		      char ***argv_out, char ***envp_out, char ***owned, int *n_owned,
+		      struct ade_error *err);
+static void free_exec(char **argv, char **envp, char **owned, int n_owned);
 
 struct ade_exec *ade_exec_new(struct ade_state *st, const struct ade_exec_opts *opts)
 {
@@ -199,8 +206,10 @@ void ade_exec_free(struct ade_exec *ex)
 		struct run_rt *r = ex->runs[i];
 		if (r->st) {
 			for (int j = 0; j < r->p->n_stages; j++) {
-				free(r->st[j].dir);
-				free(r->st[j].reuse_dir);
+				struct stage_rt *t = &r->st[j];
+				free(t->dir);
+				free(t->reuse_dir);
+				free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
 			}
 		}
 		free(r->st);
@@ -1046,7 +1055,8 @@ static int contract_var(const char *e)
 
 /* Builds the child's environment: ours without the contract's names, then the contract. */
 static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char *out,
-			const char *config, const char *source, char ***owned, int *n_owned)
+			const char *config, const char *source, int needs_done, char ***owned,
+			int *n_owned)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
 	size_t n_env = 0;
@@ -1065,7 +1075,7 @@ static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char
 			envp[m++] = *e;
 	for (int j = 0; j < d->n_env; j++)
 		envp[m++] = d->env[j];
-	snprintf(attempt, sizeof(attempt), "%d", r->st[i].attempt);
+	snprintf(attempt, sizeof(attempt), "%d", r->st[i].attempt + 1); /* the next one */
 	char *home_wh = ade_xasprintf("%s/warehouse.db", ex->o.home);
 #define ADD(name, value) (own[k] = env_entry(name, value), envp[m++] = own[k++])
 	ADD("ADE_PIPELINE", r->p->name);
@@ -1098,7 +1108,8 @@ static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char
 			ade_strbuf_addc(&name, *c == '-' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
 		char *dir = r->st[u].reuse_dir ? ade_xstrdup(r->st[u].reuse_dir)
 					       : ade_xasprintf("%s/out", r->st[u].dir);
-		if (r->st[u].state == S_SUCCESS)
+		/* needs_done: made ahead for an all_success stage, whose needs will all have succeeded. */
+		if (needs_done || r->st[u].state == S_SUCCESS)
 			ADD(name.buf, dir);
 		free(dir);
 		ade_strbuf_release(&name);
@@ -1198,6 +1209,9 @@ static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 
 	if (!prep_take(ex, t))
 		return;
+	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
+	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
+	t->prep_n_owned = 0;
 	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
 	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
 	close(t->prep_logfd);
@@ -1302,6 +1316,10 @@ static void *helper_main(void *arg)
 			t->prep = PREP_BUSY;
 			pthread_mutex_unlock(&h->mu);
 			int rc = prepare_files(ex, q.r, q.i, NULL);
+			/* Its needs are running or done and it needs them all: they will have succeeded. */
+			if (!rc && build_exec(ex, q.r, q.i, 1, &t->prep_argv, &t->prep_envp,
+					      &t->prep_owned, &t->prep_n_owned, NULL))
+				t->prep_argv = t->prep_envp = t->prep_owned = NULL;
 			pthread_mutex_lock(&h->mu);
 			t->prep = rc ? PREP_NONE : PREP_DONE;
 			pthread_cond_broadcast(&h->done);
@@ -1487,37 +1505,27 @@ static int spawn_stage(const char *path, char *const argv[], char *const envp[],
 	return e;
 }
 
-static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
+/*
+ * The argv and environment of stage i's next attempt (attempt + 1): for
+ * the helper, beside the stages it waits for, or at the start.  Returns 0,
+ * or an error (a template that does not render) with nothing to free.
+ */
+static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_done,
+		      char ***argv_out, char ***envp_out, char ***owned, int *n_owned,
+		      struct ade_error *err)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
 	struct stage_rt *t = &r->st[i];
-	struct ade_error err = {0};
-	char *out = NULL, *log = NULL, *config = NULL, *source = NULL;
-	char **envp = NULL, **owned = NULL;
-	int n_owned = 0, logfd = -1, spawn_errno = 0;
 	struct ade_template_vars v = {
 		.ds = r->ds, .ds_nodash = r->ds_nodash, .interval_start = r->istart,
 		.interval_end = r->iend, .run_id = r->row.run_id, .batch = NULL,
 		.home = ex->o.home, .params = r->p->params,
 	};
-	char **argv = NULL;
-	pid_t pid = -1;
+	char *source = NULL, **argv;
+	int rc = 0;
 
-	if (!prep_take(ex, t) && prepare_files(ex, r, i, &err)) {
-		t->attempt++;
-		t->tries++;
-		goto fail;
-	}
-	logfd = t->prep_logfd;
-	t->prep_logfd = -1;
-	t->attempt++;
-	t->tries++;
-	t->reason = NULL;
-	out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
-	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
-	config = config_path(r, i);
-	if (r->p->source && ade_template_render(r->p->source, &v, &source, &err))
-		goto fail;
+	if (r->p->source && (rc = ade_template_render(r->p->source, &v, &source, err)))
+		return rc;
 	if (source && source[0] != '/') {
 		char *abs = ade_xasprintf("%s/%s", r->p->dir, source);
 		free(source);
@@ -1525,10 +1533,70 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	}
 	argv = ade_xcalloc((size_t)d->argc + 1, sizeof(char *));
 	argv[0] = ade_xstrdup(d->exe);
-	for (int k = 1; k < d->argc; k++)
-		if (ade_template_render(d->argv[k], &v, &argv[k], &err))
-			goto fail;
-	envp = build_env(ex, r, i, out, config, source, &owned, &n_owned);
+	for (int k = 1; k < d->argc && !rc; k++)
+		rc = ade_template_render(d->argv[k], &v, &argv[k], err);
+	if (rc) {
+		for (int k = 0; k < d->argc; k++)
+			free(argv[k]);
+		free(argv);
+		free(source);
+		return rc;
+	}
+	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
+	char *config = config_path(r, i);
+	*envp_out = build_env(ex, r, i, out, config, source, needs_done, owned, n_owned);
+	*argv_out = argv;
+	free(out);
+	free(config);
+	free(source);
+	return 0;
+}
+
+static void free_exec(char **argv, char **envp, char **owned, int n_owned)
+{
+	for (int k = 0; argv && argv[k]; k++)
+		free(argv[k]);
+	free(argv);
+	for (int k = 0; k < n_owned; k++)
+		free(owned[k]);
+	free(owned);
+	free(envp);
+}
+
+static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct ade_stage_def *d = &r->p->stages[i];
+	struct stage_rt *t = &r->st[i];
+	struct ade_error err = {0};
+	char *log = NULL;
+	char **envp = NULL, **owned = NULL;
+	int n_owned = 0, logfd = -1, spawn_errno = 0;
+	char **argv = NULL;
+	pid_t pid = -1;
+
+	if (prep_take(ex, t)) {
+		argv = t->prep_argv;
+		envp = t->prep_envp;
+		owned = t->prep_owned;
+		n_owned = t->prep_n_owned;
+		t->prep_argv = t->prep_envp = t->prep_owned = NULL;
+		t->prep_n_owned = 0;
+	} else if (prepare_files(ex, r, i, &err)) {
+		t->attempt++;
+		t->tries++;
+		goto fail;
+	}
+	logfd = t->prep_logfd;
+	t->prep_logfd = -1;
+	if (!argv && build_exec(ex, r, i, 0, &argv, &envp, &owned, &n_owned, &err)) {
+		t->attempt++;
+		t->tries++;
+		goto fail;
+	}
+	t->attempt++;
+	t->tries++;
+	t->reason = NULL;
+	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
 
 	t->start_ns = ade_now_mono_ns();
 	spawn_errno = spawn_stage(argv[0], argv, envp, logfd, ex->devnull, r->p->dir,
@@ -1584,19 +1652,8 @@ fail:
 out:
 	if (logfd >= 0)
 		close(logfd);
-	if (argv) {
-		for (int k = 0; k < d->argc; k++)
-			free(argv[k]);
-		free(argv);
-	}
-	for (int k = 0; k < n_owned; k++)
-		free(owned[k]);
-	free(owned);
-	free(envp);
-	free(out);
+	free_exec(argv, envp, owned, n_owned);
 	free(log);
-	free(config);
-	free(source);
 }
 
 /* ---- finishing an attempt ---------------------------------------------- */
