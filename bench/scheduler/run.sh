@@ -20,7 +20,8 @@
 # Environment:
 #   ADE=path        the ade binary (default: build/bin/ade)
 #   N=1000          stages in the chain
-#   REPS=5          timed repetitions of each runner
+#   REPS=11         timed repetitions of each runner (this machine swings ±5%
+#                   between minutes: the median of 5 moved too much)
 #   CALLGRIND_N="100 400"  chain sizes for callgrind; empty to skip
 #   PROFILE=1       also print `strace -c -f` of one ade run
 #   RECORD=1        append the results section to bench/RESULTS.md
@@ -32,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 ADE=${ADE:-$root/build/bin/ade}
 N=${N:-1000}
-REPS=${REPS:-5}
+REPS=${REPS:-11}
 CALLGRIND_N=${CALLGRIND_N-100 400}
 PROFILE=${PROFILE:-0}
 RECORD=${RECORD:-0}
