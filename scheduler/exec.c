@@ -105,6 +105,37 @@ struct run_rt {
 	char *from_stage;
 };
 
+/* A first-in first-out queue of stages (a run and a stage index). */
+struct stage_fifo {
+	struct stage_ref {
+		struct run_rt *r;
+		int i;
+	} *v;
+	int n, head, cap;
+};
+
+static void fifo_push(struct stage_fifo *q, struct run_rt *r, int i)
+{
+	if (q->head == q->n)
+		q->head = q->n = 0;
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 64;
+		q->v = ade_xrealloc(q->v, sizeof(*q->v) * (size_t)q->cap);
+	}
+	q->v[q->n].r = r;
+	q->v[q->n].i = i;
+	q->n++;
+}
+
+/* The oldest entry into *out; 0 when the queue is empty. */
+static int fifo_pop(struct stage_fifo *q, struct stage_ref *out)
+{
+	if (q->head == q->n)
+		return 0;
+	*out = q->v[q->head++];
+	return 1;
+}
+
 struct ade_exec {
 	struct ade_state *state;
 	struct ade_exec_opts o;
@@ -142,11 +173,7 @@ struct ade_exec {
 		pthread_cond_t wake; /* helper: a request or stop */
 		pthread_cond_t done; /* main: a prep or the batch finished */
 		int stop;
-		struct prep_req {
-			struct run_rt *r;
-			int i;
-		} *preps;
-		int n_preps, preps_head, preps_cap;
+		struct stage_fifo preps; /* stages whose files main asked for */
 		struct db_op *batch; /* handed over, the helper's until committed */
 		int n_batch, committing;
 		int unwoken; /* work handed over since the last wake-up (main thread's) */
@@ -160,11 +187,7 @@ struct ade_exec {
 	int devnull;            /* a stage's stdin; opened once per ade_exec_run */
 	int vfork_shares;       /* -1 unknown, 1 vfork shares memory, 0 it is a fork */
 	/* Stages whose needs allow them to start, in the order they became ready. */
-	struct ready {
-		struct run_rt *r;
-		int i;
-	} *ready;
-	int n_ready, ready_head, ready_cap;
+	struct stage_fifo ready;
 	/* Stage processes this executor started and has not reaped (find_pid). */
 	struct alive {
 		pid_t pid;
@@ -222,11 +245,11 @@ void ade_exec_free(struct ade_exec *ex)
 		free(r);
 	}
 	free(ex->runs);
-	free(ex->ready);
+	free(ex->ready.v);
 	for (int k = 0; k < ex->n_ops; k++)
 		free(ex->ops[k].note);
 	free(ex->ops);
-	free(ex->h.preps);
+	free(ex->h.preps.v);
 	free(ex->h.spare);
 	free(ex->alive);
 	free(ex);
@@ -1261,13 +1284,7 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 		pthread_mutex_lock(&h->mu);
 		if (t->prep == PREP_NONE) {
-			if (h->n_preps == h->preps_cap) {
-				h->preps_cap = h->preps_cap ? 2 * h->preps_cap : 16;
-				h->preps = ade_xrealloc(h->preps, sizeof(*h->preps) * (size_t)h->preps_cap);
-			}
-			h->preps[h->n_preps].r = r;
-			h->preps[h->n_preps].i = dpt;
-			h->n_preps++;
+			fifo_push(&h->preps, r, dpt);
 			t->prep = PREP_QUEUED;
 			asked = 1;
 		}
@@ -1317,10 +1334,8 @@ static void *helper_main(void *arg)
 		}
 		if (h->stop)
 			break;
-		if (h->preps_head < h->n_preps) {
-			struct prep_req q = h->preps[h->preps_head++];
-			if (h->preps_head == h->n_preps)
-				h->preps_head = h->n_preps = 0;
+		struct stage_ref q;
+		if (fifo_pop(&h->preps, &q)) {
 			struct stage_rt *t = &q.r->st[q.i];
 			if (t->prep != PREP_QUEUED)
 				continue; /* withdrawn: the stage started or was decided */
@@ -1392,12 +1407,11 @@ static void helper_stop(struct ade_exec *ex)
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->thread, NULL);
 	h->running = 0;
-	for (int k = h->preps_head; k < h->n_preps; k++) {
-		struct stage_rt *t = &h->preps[k].r->st[h->preps[k].i];
+	for (struct stage_ref q; fifo_pop(&h->preps, &q);) {
+		struct stage_rt *t = &q.r->st[q.i];
 		if (t->prep == PREP_QUEUED)
 			t->prep = PREP_NONE;
 	}
-	h->n_preps = h->preps_head = 0;
 	pthread_cond_destroy(&h->done);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->mu);
@@ -1824,15 +1838,7 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 
 static void push_ready(struct ade_exec *ex, struct run_rt *r, int i)
 {
-	if (ex->ready_head == ex->n_ready)
-		ex->ready_head = ex->n_ready = 0;
-	if (ex->n_ready == ex->ready_cap) {
-		ex->ready_cap = ex->ready_cap ? 2 * ex->ready_cap : 64;
-		ex->ready = ade_xrealloc(ex->ready, sizeof(*ex->ready) * (size_t)ex->ready_cap);
-	}
-	ex->ready[ex->n_ready].r = r;
-	ex->ready[ex->n_ready].i = i;
-	ex->n_ready++;
+	fifo_push(&ex->ready, r, i);
 }
 
 /*
@@ -2255,9 +2261,8 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			goto out;
 		}
 		/* Start ready stages, oldest first, while there are free slots. */
-		while (!ex->interrupted && ex->n_running < ex->o.jobs &&
-		       ex->ready_head < ex->n_ready) {
-			struct ready q = ex->ready[ex->ready_head++];
+		struct stage_ref q;
+		while (!ex->interrupted && ex->n_running < ex->o.jobs && fifo_pop(&ex->ready, &q)) {
 			if (q.r->active && q.r->st[q.i].state == S_READY &&
 			    !stage_sensor_blocks(ex, q.r, q.i))
 				start_stage(ex, q.r, q.i);
