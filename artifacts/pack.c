@@ -55,6 +55,18 @@ struct entries {
 	const struct ade_strmap *skip; /* top-level folders already collected; may be NULL */
 };
 
+/* A new zeroed entry at the end of es (owned by es). */
+static struct entry *entry_add(struct entries *es)
+{
+	if (es->n == es->cap) {
+		es->cap = es->cap ? es->cap * 2 : 256;
+		es->v = ade_xrealloc(es->v, sizeof(*es->v) * (size_t)es->cap);
+	}
+	struct entry *e = &es->v[es->n++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
 void ade_art_hex(const unsigned char *md, unsigned n, char out[65])
 {
 	static const char hx[] = "0123456789abcdef";
@@ -226,12 +238,7 @@ static int walk(struct entries *es, int dfd, const char *abs, const char *rel, i
 					     : walk(es, sub, a, r, depth + 1, err);
 			}
 		} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
-			if (es->n == es->cap) {
-				es->cap = es->cap ? es->cap * 2 : 256;
-				es->v = ade_xrealloc(es->v, sizeof(*es->v) * (size_t)es->cap);
-			}
-			struct entry *e = &es->v[es->n++];
-			memset(e, 0, sizeof(*e));
+			struct entry *e = entry_add(es);
 			e->rel = r;
 			e->abs = a;
 			r = a = NULL;
@@ -720,29 +727,23 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 	}
 	free(abs);
 	char *frame = ade_xasprintf("%s/out/frame", stage);
-	struct hash_job j = {0};
-	j.es = &es;
-	j.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	EVP_MD *sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	unsigned char *buf = ade_xmalloc(CHUNK);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	char msg[ADE_ERROR_MSG_MAX];
-	for (int i = 0; i < es.n && j.sha256 && ctx; i++) {
+	for (int i = 0; i < es.n && sha256 && ctx; i++) {
 		struct entry *e = &es.v[i];
 		if (e->type == E_FILE && !under(e->rel, frame) &&
-		    hash_file(e->abs, e->size, buf, ctx, j.sha256, e->sha, msg, sizeof(msg)))
+		    hash_file(e->abs, e->size, buf, ctx, sha256, e->sha, msg, sizeof(msg)))
 			e->sha[0] = '\0'; /* the pack tries again and reports */
 	}
 	EVP_MD_CTX_free(ctx);
-	EVP_MD_free(j.sha256);
+	EVP_MD_free(sha256);
 	free(buf);
 	free(frame);
 	/* Moved into the run's entries, strings and all. */
 	for (int i = 0; i < es.n; i++) {
-		if (r->es.n == r->es.cap) {
-			r->es.cap = r->es.cap ? 2 * r->es.cap : 256;
-			r->es.v = ade_xrealloc(r->es.v, sizeof(*r->es.v) * (size_t)r->es.cap);
-		}
-		r->es.v[r->es.n++] = es.v[i];
+		*entry_add(&r->es) = es.v[i];
 	}
 	free(es.v);
 	if (r->n_names == r->cap_names) {
@@ -807,11 +808,7 @@ static int pack_dir(const char *run_dir, const char *out, const struct ade_pipel
 			left_out = under(e->rel, es.excluded[k]);
 		if (left_out)
 			continue;
-		if (es.n == es.cap) {
-			es.cap = es.cap ? es.cap * 2 : 256;
-			es.v = ade_xrealloc(es.v, sizeof(*es.v) * (size_t)es.cap);
-		}
-		es.v[es.n++] = *e;
+		*entry_add(&es) = *e;
 		memset(e, 0, sizeof(*e)); /* its strings are es's now */
 	}
 	qsort(es.v, (size_t)es.n, sizeof(*es.v), by_rel);
