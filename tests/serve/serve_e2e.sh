@@ -210,6 +210,15 @@ same "a bad port is refused" 2 $?
 same "an unknown option is refused" 2 $?
 "$BIN/ade" --home "$T/nohome" serve --listen 127.0.0.1:0 > ln.out 2>&1
 same "a missing home is refused with exit 4" 4 $?
+# ade serve runs ade-serve from ade's own folder: an ade copied without it
+# says what it could not run, with exit 4, instead of serving nothing.
+mkdir -p "$T/lone" && cp "$BIN/ade" "$T/lone/ade"
+timeout 10 "$T/lone/ade" --home "$H" serve --listen 127.0.0.1:0 > lone.out 2>&1
+same "ade without ade-serve next to it exits 4" 4 $?
+grep -q "cannot run '$T/lone/ade-serve'" lone.out && ok "  the message names the missing executable" ||
+  bad "  message: $(cat lone.out)"
+"$BIN/ade" help serve > help.out 2>&1
+grep -q '^usage: ade serve' help.out && ok "ade help serve still answers from ade" || bad "ade help serve: $(cat help.out)"
 start_server s2.out --listen 0.0.0.0:0 --token s3cret-token ||
   { bad "ade serve on 0.0.0.0 with a token did not start"; cat s2.out.err; }
 grep -q 'Authorization: Bearer' s2.out && ok "it says a bearer token is required" \
