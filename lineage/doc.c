@@ -823,3 +823,29 @@ int ade_lineage_doc_refresh_state(cJSON *doc, const struct ade_lineage_run *run,
 {
 	return read_state(doc, run, err);
 }
+
+cJSON *ade_lineage_doc_stored(const char *run_dir, int (*allow)(void *arg, const char *path),
+			      void *arg)
+{
+	DIR *d = opendir(run_dir);
+	struct dirent *de;
+	cJSON *doc = NULL;
+
+	if (!d)
+		return NULL;
+	while (!doc && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *p = ade_xasprintf("%s/%s/out/lineage.json", run_dir, de->d_name);
+		if (ade_fs_exists(p) && (!allow || allow(arg, p)) &&
+		    ade_json_read_file(p, &doc, NULL))
+			doc = NULL;
+		if (doc && strcmp(ade_json_str(doc, "format", ""), "ade-lineage")) {
+			cJSON_Delete(doc);
+			doc = NULL;
+		}
+		free(p);
+	}
+	closedir(d);
+	return doc;
+}

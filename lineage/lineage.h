@@ -68,6 +68,15 @@ void ade_lineage_results_free(struct ade_lineage_results *r);
 int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct ade_error *err);
 
 /*
+ * The document an ade-lineage stage left in the run (<stage>/out/
+ * lineage.json with format ade-lineage), or NULL.  allow (may be NULL)
+ * vets each candidate path first (ade serve keeps to its home).  Caller
+ * owns the result.
+ */
+cJSON *ade_lineage_doc_stored(const char *run_dir, int (*allow)(void *arg, const char *path),
+			      void *arg);
+
+/*
  * Updates the run's and the stages' states and resources in doc from
  * state.db (read-only): a document written by ade-lineage while the run
  * was still going says "running" for the run and for itself.

@@ -62,31 +62,6 @@ static int latest_run(const char *dir)
 	return best;
 }
 
-/* The document ade-lineage left in the run, if a stage of it wrote one. */
-static cJSON *stored_doc(const char *run_dir)
-{
-	DIR *d = opendir(run_dir);
-	struct dirent *de;
-	cJSON *doc = NULL;
-
-	if (!d)
-		return NULL;
-	while (!doc && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *p = ade_xasprintf("%s/%s/out/lineage.json", run_dir, de->d_name);
-		if (ade_fs_exists(p) && ade_json_read_file(p, &doc, NULL))
-			doc = NULL;
-		if (doc && strcmp(ade_json_str(doc, "format", ""), "ade-lineage")) {
-			cJSON_Delete(doc);
-			doc = NULL;
-		}
-		free(p);
-	}
-	closedir(d);
-	return doc;
-}
-
 int ade_cmd_lineage(int argc, char **argv, struct ade_cli *cli)
 {
 	static const struct option opts[] = {
@@ -152,7 +127,7 @@ int ade_cmd_lineage(int argc, char **argv, struct ade_cli *cli)
 	struct ade_lineage_run lr = {.home = cli->home, .run_dir = run_dir, .pipeline = name,
 				     .ds = ds, .run_number = run, .use_state_db = ade_fs_exists(db)};
 	free(db);
-	if ((doc = stored_doc(run_dir))) {
+	if ((doc = ade_lineage_doc_stored(run_dir, NULL, NULL))) {
 		/* States as they are now, not as they were when ade-lineage ran. */
 		if (lr.use_state_db)
 			ade_lineage_doc_refresh_state(doc, &lr, NULL);

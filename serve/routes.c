@@ -608,29 +608,10 @@ void route_kpis(struct req *r)
 
 /* ---- /api/v1/lineage ------------------------------------------------- */
 
-/* The document ade-lineage left in a stage of the run, if any (as ade lineage). */
-static cJSON *stored_doc(struct req *r, const char *run_dir)
+/* ade_lineage_doc_stored's vetting: only files inside the served home. */
+static int allow_path(void *arg, const char *path)
 {
-	DIR *d = opendir(run_dir);
-	struct dirent *de;
-	cJSON *doc = NULL;
-
-	if (!d)
-		return NULL;
-	while (!doc && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *p = ade_xasprintf("%s/%s/out/lineage.json", run_dir, de->d_name);
-		if (ade_fs_exists(p) && inside_home(r, p) && ade_json_read_file(p, &doc, NULL))
-			doc = NULL;
-		if (doc && strcmp(ade_json_str(doc, "format", ""), "ade-lineage")) {
-			cJSON_Delete(doc);
-			doc = NULL;
-		}
-		free(p);
-	}
-	closedir(d);
-	return doc;
+	return inside_home(arg, path);
 }
 
 /* OpenLineage events of one run (pipeline run and its stage runs) from events.ndjson. */
@@ -747,7 +728,7 @@ void route_lineage(struct req *r)
 					     .run_id = run_id, .use_state_db = ade_fs_exists(state)};
 		struct ade_error err = {0};
 		free(state);
-		if ((doc = stored_doc(r, run_dir))) {
+		if ((doc = ade_lineage_doc_stored(run_dir, allow_path, r))) {
 			/* States as they are now, not as they were when ade-lineage ran. */
 			if (lr.use_state_db)
 				ade_lineage_doc_refresh_state(doc, &lr, NULL);
