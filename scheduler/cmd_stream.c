@@ -212,53 +212,15 @@ static char delimiter_of(struct ade_pipeline *p)
 }
 
 /*
- * The types of the latest successful full run's ingest output (the same
- * date preferred), or NULL.
+ * Calls try(dir, arg) on the folders of the latest successful full runs of
+ * the pipeline (the same date first, then the newest; eight at most) until
+ * it returns non-NULL, and returns that.
  */
-static cJSON *hints_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds)
+static void *from_recent_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+			      void *(*try)(const char *dir, void *arg), void *arg)
 {
 	sqlite3_stmt *s = NULL;
-	cJSON *h = NULL;
-	const char *ingest = NULL;
-
-	for (int i = 0; i < p->n_stages && !ingest; i++) {
-		const char *b = strrchr(p->stages[i].exe ? p->stages[i].exe : "", '/');
-		if (b && !strcmp(b + 1, "ade-ingest"))
-			ingest = p->stages[i].name;
-	}
-	if (!ingest || sqlite3_prepare_v2(st->db,
-					  "SELECT dir FROM runs WHERE pipeline=? AND state='success' "
-					  "ORDER BY ds=? DESC, ds DESC, run_number DESC LIMIT 8",
-					  -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
-	while (!h && sqlite3_step(s) == SQLITE_ROW) {
-		const char *dir = (const char *)sqlite3_column_text(s, 0);
-		if (!dir)
-			continue;
-		char *path = ade_xasprintf("%s/%s/out/frame/schema.json", dir, ingest);
-		h = ade_stream_hints_from_schema(path);
-		if (h)
-			ade_log_info("stream: column types from %s", path);
-		free(path);
-	}
-	sqlite3_finalize(s);
-	return h;
-}
-
-/*
- * The quality baseline: the statistics part of the quality result.json of
- * the latest successful full run of the pipeline (the same date preferred,
- * then the newest), as JSON text with `baseline_of` naming the file; NULL
- * when there is none.
- */
-static char *baseline_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds,
-				const char *qstage)
-{
-	static const char *const keep[] = {"run_id", "ds", "missing", "healing_log", "outliers"};
-	sqlite3_stmt *s = NULL;
-	char *text = NULL;
+	void *found = NULL;
 
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT dir FROM runs WHERE pipeline=? AND state='success' "
@@ -267,30 +229,77 @@ static char *baseline_from_runs(struct ade_state *st, struct ade_pipeline *p, co
 		return NULL;
 	sqlite3_bind_text(s, 1, p->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, ds, -1, SQLITE_STATIC);
-	while (!text && sqlite3_step(s) == SQLITE_ROW) {
+	while (!found && sqlite3_step(s) == SQLITE_ROW) {
 		const char *dir = (const char *)sqlite3_column_text(s, 0);
-		cJSON *r = NULL;
-		if (!dir)
-			continue;
-		char *path = ade_xasprintf("%s/%s/out/result.json", dir, qstage);
-		if (!ade_json_read_file(path, &r, NULL) &&
-		    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
-			    cJSON_GetObjectItemCaseSensitive(r, "missing"), "rates"))) {
-			cJSON *b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "baseline_of", path);
-			for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-				const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, keep[i]);
-				if (e)
-					cJSON_AddItemToObject(b, keep[i], cJSON_Duplicate(e, 1));
-			}
-			text = cJSON_PrintUnformatted(b);
-			cJSON_Delete(b);
-		}
-		cJSON_Delete(r);
-		free(path);
+		if (dir)
+			found = try(dir, arg);
 	}
 	sqlite3_finalize(s);
+	return found;
+}
+
+static void *hints_in(const char *dir, void *ingest)
+{
+	char *path = ade_xasprintf("%s/%s/out/frame/schema.json", dir, (const char *)ingest);
+	cJSON *h = ade_stream_hints_from_schema(path);
+
+	if (h)
+		ade_log_info("stream: column types from %s", path);
+	free(path);
+	return h;
+}
+
+/*
+ * The types of the latest successful full run's ingest output (the same
+ * date preferred), or NULL.
+ */
+static cJSON *hints_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds)
+{
+	const char *ingest = NULL;
+
+	for (int i = 0; i < p->n_stages && !ingest; i++) {
+		const char *b = strrchr(p->stages[i].exe ? p->stages[i].exe : "", '/');
+		if (b && !strcmp(b + 1, "ade-ingest"))
+			ingest = p->stages[i].name;
+	}
+	return ingest ? from_recent_runs(st, p, ds, hints_in, (void *)ingest) : NULL;
+}
+
+/*
+ * The quality baseline: the statistics part of the quality result.json of
+ * the latest successful full run of the pipeline (the same date preferred,
+ * then the newest), as JSON text with `baseline_of` naming the file; NULL
+ * when there is none.
+ */
+static void *baseline_in(const char *dir, void *qstage)
+{
+	static const char *const keep[] = {"run_id", "ds", "missing", "healing_log", "outliers"};
+	char *path = ade_xasprintf("%s/%s/out/result.json", dir, (const char *)qstage);
+	char *text = NULL;
+	cJSON *r = NULL;
+
+	if (!ade_json_read_file(path, &r, NULL) &&
+	    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(r, "missing"), "rates"))) {
+		cJSON *b = cJSON_CreateObject();
+		cJSON_AddStringToObject(b, "baseline_of", path);
+		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+			const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, keep[i]);
+			if (e)
+				cJSON_AddItemToObject(b, keep[i], cJSON_Duplicate(e, 1));
+		}
+		text = cJSON_PrintUnformatted(b);
+		cJSON_Delete(b);
+	}
+	cJSON_Delete(r);
+	free(path);
 	return text;
+}
+
+static char *baseline_from_runs(struct ade_state *st, struct ade_pipeline *p, const char *ds,
+				const char *qstage)
+{
+	return from_recent_runs(st, p, ds, baseline_in, (void *)qstage);
 }
 
 /*
