@@ -901,6 +901,22 @@ static void set_numeric_fill(struct quality *q, int ci, struct colstats *s, doub
 		s->fill_i64 = to_i64(v);
 }
 
+/*
+ * A string fill value; for a categorical column its code, or n_dict when
+ * the column's dictionary lacks it (appended at write, as for constants).
+ */
+static void set_string_fill(const struct ade_frame_column *c, struct colstats *s, const char *v)
+{
+	if (c->type == ADE_TYPE_CATEGORICAL) {
+		s->fill_code = c->n_dict;
+		for (int32_t k = 0; k < c->n_dict; k++)
+			if (!strcmp(c->dict[k], v))
+				s->fill_code = k;
+	}
+	s->fill_str = v;
+	s->fill_len = strlen(v);
+}
+
 /* ---------------- baseline ---------------- */
 
 static void base_warn(struct quality *q, const char *fmt, const char *col)
@@ -1017,21 +1033,10 @@ static int base_fill(struct quality *q, int ci, struct colstats *s)
 		s->fill_i64 = x;
 		break;
 	case ADE_TYPE_CATEGORICAL:
-		if (!cJSON_IsString(v))
-			goto bad;
-		/* A value this input's dictionary lacks is appended, as for constants. */
-		s->fill_code = c->n_dict;
-		for (int32_t k = 0; k < c->n_dict; k++)
-			if (!strcmp(c->dict[k], v->valuestring))
-				s->fill_code = k;
-		s->fill_str = v->valuestring;
-		s->fill_len = strlen(v->valuestring);
-		break;
 	case ADE_TYPE_STRING:
 		if (!cJSON_IsString(v))
 			goto bad;
-		s->fill_str = v->valuestring;
-		s->fill_len = strlen(v->valuestring);
+		set_string_fill(c, s, v->valuestring);
 		break;
 	}
 	s->statistic = cJSON_IsNumber(st) ? st->valuedouble : 0;
@@ -1098,16 +1103,8 @@ static void compute_stats(struct quality *q, int ci)
 			s->fill_i64 = x;
 			break;
 		case ADE_TYPE_CATEGORICAL:
-			s->fill_code = c->n_dict; /* a new value unless found */
-			for (int32_t k = 0; k < c->n_dict; k++)
-				if (!strcmp(c->dict[k], v->valuestring))
-					s->fill_code = k;
-			s->fill_str = v->valuestring;
-			s->fill_len = strlen(v->valuestring);
-			break;
 		case ADE_TYPE_STRING:
-			s->fill_str = v->valuestring;
-			s->fill_len = strlen(v->valuestring);
+			set_string_fill(c, s, v->valuestring);
 			break;
 		}
 		impute = 0;
