@@ -429,7 +429,12 @@ static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_e
 	char now[32];
 	cJSON *e = cJSON_CreateObject();
 
-	ade_format_utc(ade_now_wall_us(), now);
+	/*
+	 * When it happened, not when this (possibly later) worker got to it;
+	 * an attempt that never started has only its end.
+	 */
+	int64_t at = terminal ? ev->end_us : ev->start_us > 0 ? ev->start_us : ev->end_us;
+	ade_format_utc(at > 0 ? at : ade_now_wall_us(), now);
 	cJSON_AddStringToObject(e, "eventType", event_type);
 	cJSON_AddStringToObject(e, "eventTime", now);
 	cJSON_AddStringToObject(e, "producer", ADE_LINEAGE_PRODUCER);

@@ -45,7 +45,7 @@ static const char *sstate_name[] = {"queued",  "queued", "running",         "up_
 				    "success", "failed", "upstream_failed", "skipped"};
 
 /* Where a stage's next attempt's files are (prepare_files()). */
-enum { PREP_NONE, PREP_QUEUED, PREP_BUSY, PREP_DONE };
+enum { PREP_NONE, PREP_QUEUED, PREP_DONE };
 
 static int terminal(enum sstate s)
 {
@@ -70,7 +70,7 @@ struct stage_rt {
 	 * Files of the next attempt made ahead, while the stages it needs still
 	 * run, so that starting it after they end is little more than a spawn.
 	 */
-	int prep;           /* PREP_*; guarded by the helper's mutex while it runs */
+	int prep;           /* PREP_* */
 	int prep_logfd;
 	/* With the files, the argv and environment of the attempt (may be NULL). */
 	char **prep_argv, **prep_envp, **prep_owned;
@@ -87,6 +87,12 @@ struct run_rt {
 	struct ade_pipeline *p;
 	struct ade_run_row row;
 	char ds[11], ds_nodash[9], istart[21], iend[21];
+	/*
+	 * The run folder, open while the run is active: a stage's files are
+	 * made and published relative to it, two path components instead of
+	 * eight or more for every mkdir, open and rename (-1: closed).
+	 */
+	int dirfd;
 	struct stage_rt *st;
 	int *dep_off;        /* dependents of stage i: deps[dep_off[i] .. dep_off[i+1]) */
 	int *deps;
@@ -160,20 +166,19 @@ struct ade_exec {
 	} *ops;
 	int n_ops, ops_cap;
 	/*
-	 * The helper thread.  What a stage's start and end leave to do that
-	 * no stage waits for (its dependents' files, the state.db batch)
-	 * runs there, beside the stage, while this thread only reaps,
-	 * publishes and spawns: done here, it ran on the CPU of the stage it
-	 * had just started, which waited for it.
+	 * The helper thread writes the grouped state.db batch (and folds the
+	 * WAL when a run ends) beside the stages: a commit of 20 ms worth of
+	 * changes is too long to keep this thread from reaping.  It is woken
+	 * once per batch, not per stage: a wake-up crosses CPUs, and on a
+	 * virtual machine that costs more than the work it would hand over.
 	 */
 	struct helper {
 		pthread_t thread;
 		int running;
 		pthread_mutex_t mu;
-		pthread_cond_t wake; /* helper: a request or stop */
-		pthread_cond_t done; /* main: a prep or the batch finished */
+		pthread_cond_t wake; /* helper: a batch, a checkpoint or stop */
+		pthread_cond_t done; /* main: the batch or the checkpoint finished */
 		int stop;
-		struct stage_fifo preps; /* stages whose files main asked for */
 		struct db_op *batch; /* handed over, the helper's until committed */
 		int n_batch, committing;
 		int unwoken; /* work handed over since the last wake-up (main thread's) */
@@ -188,6 +193,8 @@ struct ade_exec {
 	int vfork_shares;       /* -1 unknown, 1 vfork shares memory, 0 it is a fork */
 	/* Stages whose needs allow them to start, in the order they became ready. */
 	struct stage_fifo ready;
+	/* Stages whose next attempt's files are to be made ahead (prep_ahead). */
+	struct stage_fifo preps;
 	/* Stage processes this executor started and has not reaped (find_pid). */
 	struct alive {
 		pid_t pid;
@@ -235,6 +242,8 @@ void ade_exec_free(struct ade_exec *ex)
 				free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
 			}
 		}
+		if (r->dirfd >= 0)
+			close(r->dirfd);
 		free(r->st);
 		free(r->dep_off);
 		free(r->deps);
@@ -249,7 +258,7 @@ void ade_exec_free(struct ade_exec *ex)
 	for (int k = 0; k < ex->n_ops; k++)
 		free(ex->ops[k].note);
 	free(ex->ops);
-	free(ex->h.preps.v);
+	free(ex->preps.v);
 	free(ex->h.spare);
 	free(ex->alive);
 	free(ex);
@@ -271,6 +280,7 @@ int ade_exec_add(struct ade_exec *ex, struct ade_pipeline *p, const char *ds,
 				     from_stage);
 	r = ade_xcalloc(1, sizeof(*r));
 	r->p = p;
+	r->dirfd = -1;
 	ade_date_format(days, r->ds);
 	ade_date_format_nodash(days, r->ds_nodash);
 	ade_date_interval(days, r->istart, r->iend);
@@ -958,6 +968,9 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 	int fresh = mkdir(r->row.dir, 0755) == 0;
 	if (!fresh && (rc = ade_fs_mkdirs(r->row.dir, err)))
 		return rc;
+	r->dirfd = open(r->row.dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->dirfd < 0)
+		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", r->row.dir, strerror(errno));
 	for (int i = 0; i < p->n_stages; i++)
 		r->st[i].dir = ade_xasprintf("%s/%s", r->row.dir, p->stages[i].name);
 	if ((rc = select_stages(ex, r, err))) {
@@ -1167,9 +1180,8 @@ static char *config_path(struct run_rt *r, int i)
 
 /*
  * Makes the files of stage i's next attempt: its directory, the empty
- * private output directory, the config and the open log (prep_logfd).
- * Reads only what stays put while the stage waits, so the helper may run
- * it for a stage whose prep it holds (PREP_BUSY).
+ * private output directory, the config and the open log (prep_logfd),
+ * relative to the run folder's descriptor.
  */
 static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ade_error *err)
 {
@@ -1181,58 +1193,55 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 		.home = ex->o.home, .params = r->p->params,
 	};
 	int attempt = t->attempt + 1, rc = 0;
-	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, attempt);
-	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, attempt);
-	char *config = config_path(r, i);
+	char rel_out[128], rel_log[128];
 
-	if ((rc = ade_fs_mkdirs(t->dir, err)))
-		goto out;
-	if (mkdir(out, 0755) < 0) {
+	snprintf(rel_out, sizeof(rel_out), "%s/attempt-%d.tmp", d->name, attempt);
+	snprintf(rel_log, sizeof(rel_log), "%s/attempt-%d.log", d->name, attempt);
+	/* A file in the way of the stage's folder shows up as ENOTDIR below. */
+	if (mkdirat(r->dirfd, d->name, 0755) < 0 && errno != EEXIST)
+		return ade_error_set(err, ADE_EIO, "cannot create '%s': %s", t->dir, strerror(errno));
+	if (mkdirat(r->dirfd, rel_out, 0755) < 0) {
+		/* Left by an attempt that was never recorded: never published, so not kept. */
+		char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, attempt);
 		ade_fs_remove_tree(out, NULL);
-		if (mkdir(out, 0755) < 0) {
+		if (mkdirat(r->dirfd, rel_out, 0755) < 0)
 			rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", out, strerror(errno));
-			goto out;
-		}
+		free(out);
+		if (rc)
+			return rc;
 	}
-	if (d->with->child && (rc = write_config(r, d, config, &v, err)))
-		goto out;
+	if (d->with->child) {
+		char *config = config_path(r, i);
+		rc = write_config(r, d, config, &v, err);
+		free(config);
+		if (rc)
+			return rc;
+	}
 	if (d->with->child && d->with_pos) {
 		char *pos = ade_xasprintf("%s/config.pos.json", t->dir);
 		rc = ade_json_write_file(pos, d->with_pos, 0, err);
 		free(pos);
 		if (rc)
-			goto out;
+			return rc;
 	}
-	t->prep_logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	t->prep_logfd = openat(r->dirfd, rel_log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+			       0644);
 	if (t->prep_logfd < 0)
-		rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", log, strerror(errno));
-out:
-	free(out);
-	free(log);
-	free(config);
+		rc = ade_error_set(err, ADE_EIO, "cannot create '%s/attempt-%d.log': %s", t->dir,
+				   attempt, strerror(errno));
 	return rc;
 }
 
 /*
- * Takes the files prepared for stage i's next attempt: 1 when they are
- * made (prep_logfd is then the caller's), 0 when they are not, withdrawing
- * a request the helper has not started and waiting for one it has.
+ * Takes the files made ahead for stage i's next attempt: 1 when they are
+ * made (prep_logfd is then the caller's), 0 when they are not (a pending
+ * request is withdrawn).
  */
-static int prep_take(struct ade_exec *ex, struct stage_rt *t)
+static int prep_take(struct stage_rt *t)
 {
-	int done;
+	int done = t->prep == PREP_DONE;
 
-	if (ex->h.running) {
-		pthread_mutex_lock(&ex->h.mu);
-		while (t->prep == PREP_BUSY)
-			pthread_cond_wait(&ex->h.done, &ex->h.mu);
-		done = t->prep == PREP_DONE;
-		t->prep = PREP_NONE;
-		pthread_mutex_unlock(&ex->h.mu);
-	} else {
-		done = t->prep == PREP_DONE;
-		t->prep = PREP_NONE;
-	}
+	t->prep = PREP_NONE;
 	return done;
 }
 
@@ -1241,7 +1250,8 @@ static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
 
-	if (!prep_take(ex, t))
+	(void)ex;
+	if (!prep_take(t))
 		return;
 	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
 	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
@@ -1257,15 +1267,12 @@ static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 }
 
 /*
- * Has the files of the dependents of stage i made that will start when
- * the stages now running succeed: by the helper, beside them, so that
- * starting a dependent after they end is little more than a spawn.
+ * Asks for the files of the dependents of stage i that will start when
+ * the stages now running succeed, so that starting one after they end is
+ * little more than a spawn (prep_ahead makes them while the stages run).
  */
 static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 {
-	struct helper *h = &ex->h;
-	int asked = 0;
-
 	for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++) {
 		int dpt = r->deps[k];
 		struct ade_stage_def *d = &r->p->stages[dpt];
@@ -1274,24 +1281,45 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 			enum sstate u = r->st[d->needs[j]].state;
 			eligible = u == S_SUCCESS || u == S_RUNNING;
 		}
-		if (!eligible)
-			continue;
-		struct stage_rt *t = &r->st[dpt];
-		if (!h->running) {
-			if (t->prep == PREP_NONE && prepare_files(ex, r, dpt, NULL) == 0)
-				t->prep = PREP_DONE;
-			continue;
+		if (eligible && r->st[dpt].prep == PREP_NONE) {
+			fifo_push(&ex->preps, r, dpt);
+			r->st[dpt].prep = PREP_QUEUED;
 		}
-		pthread_mutex_lock(&h->mu);
-		if (t->prep == PREP_NONE) {
-			fifo_push(&h->preps, r, dpt);
-			t->prep = PREP_QUEUED;
-			asked = 1;
-		}
-		pthread_mutex_unlock(&h->mu);
 	}
-	if (asked)
-		h->unwoken = 1; /* read by this thread only: helper_wake() */
+}
+
+/*
+ * Makes the requested files while stages run, just before this thread
+ * sleeps: the time between a spawn and the stage's end is this thread's
+ * to use.  Not on another thread: handing each stage's files over cost a
+ * wake-up across CPUs, more than making them (mkdir on a VM: ~30 us, a
+ * wake-up of an idle virtual CPU about as much, and the work then ran
+ * beside the stage anyway).  Stops when a stage has ended, so reaping it
+ * and starting the next comes first; the rest waits for the next turn.
+ */
+static void prep_ahead(struct ade_exec *ex, const sigset_t *waited)
+{
+	struct stage_ref q;
+
+	while (ex->n_running > 0 && fifo_pop(&ex->preps, &q)) {
+		struct stage_rt *t = &q.r->st[q.i];
+		if (t->prep != PREP_QUEUED || !q.r->active || t->state != S_QUEUED) {
+			if (t->prep == PREP_QUEUED)
+				t->prep = PREP_NONE;
+			continue;
+		}
+		int rc = prepare_files(ex, q.r, q.i, NULL);
+		/* Its needs are running or done and it needs them all: they will have succeeded. */
+		if (!rc && build_exec(ex, q.r, q.i, 1, &t->prep_argv, &t->prep_envp, &t->prep_owned,
+				      &t->prep_n_owned, NULL))
+			t->prep_argv = t->prep_envp = t->prep_owned = NULL;
+		t->prep = rc ? PREP_NONE : PREP_DONE;
+		sigset_t pending;
+		if (sigpending(&pending) == 0)
+			for (int sig = 1; sig < SIGRTMIN; sig++)
+				if (sigismember(waited, sig) && sigismember(&pending, sig))
+					return;
+	}
 }
 
 /* ---- the helper thread --------------------------------------------------- */
@@ -1334,23 +1362,6 @@ static void *helper_main(void *arg)
 		}
 		if (h->stop)
 			break;
-		struct stage_ref q;
-		if (fifo_pop(&h->preps, &q)) {
-			struct stage_rt *t = &q.r->st[q.i];
-			if (t->prep != PREP_QUEUED)
-				continue; /* withdrawn: the stage started or was decided */
-			t->prep = PREP_BUSY;
-			pthread_mutex_unlock(&h->mu);
-			int rc = prepare_files(ex, q.r, q.i, NULL);
-			/* Its needs are running or done and it needs them all: they will have succeeded. */
-			if (!rc && build_exec(ex, q.r, q.i, 1, &t->prep_argv, &t->prep_envp,
-					      &t->prep_owned, &t->prep_n_owned, NULL))
-				t->prep_argv = t->prep_envp = t->prep_owned = NULL;
-			pthread_mutex_lock(&h->mu);
-			t->prep = rc ? PREP_NONE : PREP_DONE;
-			pthread_cond_broadcast(&h->done);
-			continue;
-		}
 		pthread_cond_wait(&h->wake, &h->mu);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -1394,7 +1405,7 @@ static void helper_wake(struct ade_exec *ex)
 	pthread_mutex_unlock(&h->mu);
 }
 
-/* Stops the helper after the batch it holds; requested preps are dropped. */
+/* Stops the helper after the batch it holds. */
 static void helper_stop(struct ade_exec *ex)
 {
 	struct helper *h = &ex->h;
@@ -1407,11 +1418,6 @@ static void helper_stop(struct ade_exec *ex)
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->thread, NULL);
 	h->running = 0;
-	for (struct stage_ref q; fifo_pop(&h->preps, &q);) {
-		struct stage_rt *t = &q.r->st[q.i];
-		if (t->prep == PREP_QUEUED)
-			t->prep = PREP_NONE;
-	}
 	pthread_cond_destroy(&h->done);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->mu);
@@ -1599,7 +1605,7 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	char **argv = NULL;
 	pid_t pid = -1;
 
-	if (prep_take(ex, t)) {
+	if (prep_take(t)) {
 		argv = t->prep_argv;
 		envp = t->prep_envp;
 		owned = t->prep_owned;
@@ -1672,6 +1678,9 @@ fail:
 	ex->n_running++;
 	t->pid = 0;
 	t->reason = "spawn";
+	/* Its times are those of the failure, not of an earlier attempt. */
+	t->start_ns = ade_now_mono_ns();
+	t->start_us = ade_now_wall_us();
 	announce(ex, "%s %s %s: %s", r->p->name, r->ds, d->name, err.msg);
 	finish_attempt(ex, r, i, -1, NULL, spawn_errno ? spawn_errno : EIO);
 out:
@@ -1762,7 +1771,11 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	if (t->pid > 0 && (t->reason || sig))
 		kill(-t->pid, SIGKILL); /* leftovers of the group die with the stage */
 	if (ok) {
-		if (rename(tmp, out) < 0) {
+		char rel_tmp[128];
+		snprintf(rel_tmp, sizeof(rel_tmp), "%s/attempt-%d.tmp", d->name, t->attempt);
+		char rel_out[128];
+		snprintf(rel_out, sizeof(rel_out), "%s/out", d->name);
+		if (renameat(r->dirfd, rel_tmp, r->dirfd, rel_out) < 0) {
 			ok = 0;
 			e.reason = "publish";
 			announce(ex, "%s %s %s: cannot publish '%s': %s", r->p->name, r->ds, d->name,
@@ -1921,6 +1934,9 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 	}
 	r->finished = 1;
 	r->active = 0;
+	/* A long ade schedule ends many runs: their folders are not held open. */
+	close(r->dirfd);
+	r->dirfd = -1;
 	if (ex->o.on_event) {
 		struct ade_exec_event ev;
 		event_base(ex, r, ADE_EV_RUN_END, &ev);
@@ -2306,9 +2322,16 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			ts.tv_nsec = wait_ns % 1000000000;
 			tsp = &ts;
 		}
+		prep_ahead(ex, &set);
 		helper_wake(ex);
-		if (ex->o.on_wait)
-			ex->o.on_wait(ex->o.event_arg);
+		if (ex->o.on_wait) {
+			int64_t obs_wake = ex->o.on_wait(ex->o.event_arg);
+			if (obs_wake >= 0 && (!tsp || obs_wake < wait_ns)) {
+				ts.tv_sec = obs_wake / 1000000000;
+				ts.tv_nsec = obs_wake % 1000000000;
+				tsp = &ts;
+			}
+		}
 		siginfo_t info;
 		int sig = tsp ? sigtimedwait(&set, &info, tsp) : sigwaitinfo(&set, &info);
 		if (sig == SIGHUP && ex->o.on_hup) {
@@ -2325,6 +2348,9 @@ out:
 	say_flush(ex, 1);
 	db_commit(ex);
 	helper_stop(ex);
+	for (struct stage_ref q; fifo_pop(&ex->preps, &q);)
+		if (q.r->st[q.i].prep == PREP_QUEUED)
+			q.r->st[q.i].prep = PREP_NONE;
 	close(ex->devnull);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);

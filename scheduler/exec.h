@@ -82,11 +82,13 @@ struct ade_exec_opts {
 	 */
 	void (*on_event)(void *arg, const struct ade_exec_event *ev);
 	/*
-	 * Called with event_arg before the loop blocks (may be NULL): events
-	 * handed to other threads are worth one wake-up per turn of the loop,
-	 * not one each (waking a thread on another CPU is an interrupt to it).
+	 * Called with event_arg before the loop blocks (may be NULL), so that
+	 * events handed to other threads are worth one wake-up per batch, not
+	 * one each (waking a thread on another CPU is an interrupt to it).
+	 * Returns how long the loop may sleep before it must call again (ns),
+	 * or -1 for as long as it likes.
 	 */
-	void (*on_wait)(void *arg);
+	int64_t (*on_wait)(void *arg);
 	void *event_arg;
 };
 

@@ -22,6 +22,7 @@ struct ade_observer_queue {
 	uint64_t seq_in, seq_done; /* events queued, events handled */
 	uint64_t seq_wait;         /* nonzero: dispatch waits for seq_done to reach it */
 	int unwoken;               /* events queued since the last wake-up */
+	int64_t unwoken_ns;        /* monotonic time of the first of them */
 	int stop;
 	pthread_t thread;
 	const struct ade_observers *owner;
@@ -156,7 +157,8 @@ void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 			q->head = e;
 		q->tail = e;
 		q->seq_in++;
-		q->unwoken = 1;
+		if (!q->unwoken++)
+			q->unwoken_ns = ade_now_mono_ns();
 		/*
 		 * A run's end: what the worker gathered from the run's stages
 		 * (archived folders) must be complete before the synchronous
@@ -192,19 +194,33 @@ static void free_owned(struct ade_observers *o)
 	o->n_owned = 0;
 }
 
-void ade_observers_wake(void *arg)
+/*
+ * Queued events wait for the worker at most OBS_BATCH_NS, or until
+ * OBS_BATCH_MAX of them are queued: a chain of short stages then wakes it
+ * once per batch instead of once per stage.
+ */
+#define OBS_BATCH_NS (50 * 1000000LL)
+#define OBS_BATCH_MAX 256
+
+int64_t ade_observers_wake(void *arg)
 {
 	const struct ade_observers *o = arg;
 	struct ade_observer_queue *q = o->q;
+	int64_t left = -1;
 
 	if (!q)
-		return;
+		return -1;
 	pthread_mutex_lock(&q->mu);
 	if (q->unwoken) {
-		q->unwoken = 0;
-		pthread_cond_signal(&q->more);
+		left = q->unwoken_ns + OBS_BATCH_NS - ade_now_mono_ns();
+		if (left <= 0 || q->unwoken >= OBS_BATCH_MAX) {
+			q->unwoken = 0;
+			left = -1;
+			pthread_cond_signal(&q->more);
+		}
 	}
 	pthread_mutex_unlock(&q->mu);
+	return left;
 }
 
 void ade_observers_close(struct ade_observers *o)

@@ -59,11 +59,17 @@ int ade_observers_add_async(struct ade_observers *o,
 /*
  * An ade_exec_opts.on_event callback; arg is a struct ade_observers.  The
  * worker is not woken for each event: pass ade_observers_wake as on_wait.
+ * Asynchronous observers thus see an event up to 50 ms after it happened:
+ * the event's own times (start_us, end_us) say when.
  */
 void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev);
 
-/* An ade_exec_opts.on_wait callback: wakes the worker for queued events. */
-void ade_observers_wake(void *arg);
+/*
+ * An ade_exec_opts.on_wait callback: wakes the worker when queued events
+ * are due (the oldest has waited 50 ms, or 256 are queued); returns the ns
+ * until the next is due, or -1.
+ */
+int64_t ade_observers_wake(void *arg);
 
 /*
  * Hands p to o: ade_observers_close calls free_fn(p) after the worker has

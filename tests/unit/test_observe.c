@@ -8,14 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "scheduler/observe.h"
 
 struct seen {
 	int n;
-	int kinds[64];
-	char ids[64][16];
-	pthread_t thread[64];
+	int kinds[512];
+	char ids[512][16];
+	pthread_t thread[512];
 };
 
 static void record(void *arg, const struct ade_exec_event *ev)
@@ -60,6 +62,64 @@ static void test_order_and_copies(void **state)
 	}
 }
 
+static int seen_count(struct seen *s, pthread_mutex_t *mu)
+{
+	pthread_mutex_lock(mu);
+	int n = s->n;
+	pthread_mutex_unlock(mu);
+	return n;
+}
+
+struct locked {
+	pthread_mutex_t mu;
+	struct seen s;
+};
+
+static void record_locked(void *arg, const struct ade_exec_event *ev)
+{
+	struct locked *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	record(&l->s, ev);
+	pthread_mutex_unlock(&l->mu);
+}
+
+/*
+ * The worker is woken per batch: the first queued event asks for a call
+ * within 50 ms, a due call wakes it, and so does a full batch at once.
+ */
+static void test_batched_wake(void **state)
+{
+	(void)state;
+	struct ade_observers o = {0};
+	struct locked l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	assert_int_equal(ade_observers_add_async(&o, record_locked, &l), 0);
+	assert_int_equal(ade_observers_wake(&o), -1); /* nothing queued */
+
+	struct ade_exec_event ev = {.kind = ADE_EV_STAGE_START, .run_id = "r"};
+	ade_observers_dispatch(&o, &ev);
+	int64_t left = ade_observers_wake(&o);
+	assert_true(left > 0 && left <= 50 * 1000000LL);
+	struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+	nanosleep(&ts, NULL);
+	assert_int_equal(ade_observers_wake(&o), -1); /* due: woken */
+	for (int t = 0; t < 5000 && seen_count(&l.s, &l.mu) < 1; t++)
+		usleep(1000);
+	assert_int_equal(seen_count(&l.s, &l.mu), 1);
+
+	/* A full batch is not kept waiting. */
+	int64_t last = 0;
+	for (int k = 0; k < 256; k++) {
+		ade_observers_dispatch(&o, &ev);
+		last = ade_observers_wake(&o);
+		if (k < 40)
+			assert_true(last > 0);
+	}
+	assert_int_equal(last, -1);
+	ade_observers_close(&o); /* delivers whatever is left */
+	assert_int_equal(l.s.n, 257);
+}
+
 static void test_full(void **state)
 {
 	(void)state;
@@ -76,6 +136,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_copies),
+		cmocka_unit_test(test_batched_wake),
 		cmocka_unit_test(test_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
