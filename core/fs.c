@@ -48,24 +48,28 @@ int ade_fs_mkdirs(const char *path, struct ade_error *err)
 	return rc;
 }
 
-int ade_fs_read_all(const char *path, size_t max, char **out, size_t *len,
-		    struct ade_error *err)
+int ade_fs_read_all_at(int dirfd, const char *dir, const char *rel, size_t max, char **out,
+		       size_t *len, struct ade_error *err)
 {
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+	const char *sep = dir ? "/" : "";
 
+	if (!dir)
+		dir = "";
 	if (fd < 0)
 		return ade_error_set(err, errno == ENOENT ? ADE_ENOTFOUND : ADE_EIO,
-				     "cannot open '%s': %s", path, strerror(errno));
+				     "cannot open '%s%s%s': %s", dir, sep, rel, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return ade_error_set(err, ADE_EIO, "'%s' is not a regular file", path);
+		return ade_error_set(err, ADE_EIO, "'%s%s%s' is not a regular file", dir, sep, rel);
 	}
 	if ((size_t)st.st_size > max) {
 		close(fd);
-		return ade_error_set(err, ADE_EINVAL, "'%s' is larger than %zu bytes", path, max);
+		return ade_error_set(err, ADE_EINVAL, "'%s%s%s' is larger than %zu bytes", dir, sep,
+				     rel, max);
 	}
 	buf = ade_xmalloc((size_t)st.st_size + 1);
 	while (got < (size_t)st.st_size) {
@@ -82,6 +86,12 @@ int ade_fs_read_all(const char *path, size_t max, char **out, size_t *len,
 	if (len)
 		*len = got;
 	return 0;
+}
+
+int ade_fs_read_all(const char *path, size_t max, char **out, size_t *len,
+		    struct ade_error *err)
+{
+	return ade_fs_read_all_at(AT_FDCWD, NULL, path, max, out, len, err);
 }
 
 int ade_fs_sync_dir(const char *dir, struct ade_error *err)

@@ -20,6 +20,15 @@ int ade_fs_mkdirs(const char *path, struct ade_error *err);
 int ade_fs_read_all(const char *path, size_t max, char **out, size_t *len,
 		    struct ade_error *err);
 
+/*
+ * The same for rel, relative to the directory open as dirfd (AT_FDCWD:
+ * the working directory): a loop over the files of a run opens each
+ * relative to the run folder instead of walking its whole path again.
+ * Messages name dir/rel (dir may be NULL).
+ */
+int ade_fs_read_all_at(int dirfd, const char *dir, const char *rel, size_t max, char **out,
+		       size_t *len, struct ade_error *err);
+
 /* Atomically replaces path with len bytes of data. */
 int ade_fs_write_atomic(const char *path, const void *data, size_t len,
 			struct ade_error *err);

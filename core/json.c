@@ -4,6 +4,7 @@
 #include "fs.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,17 +45,29 @@ int ade_json_parse(const char *name, const char *text, size_t len, cJSON **out,
 	return 0;
 }
 
-int ade_json_read_file(const char *path, cJSON **out, struct ade_error *err)
+int ade_json_read_file_at(int dirfd, const char *dir, const char *rel, cJSON **out,
+			  struct ade_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
-	int rc = ade_fs_read_all(path, JSON_MAX_BYTES, &text, &len, err);
+	int rc = ade_fs_read_all_at(dirfd, dir, rel, JSON_MAX_BYTES, &text, &len, err);
 
 	if (rc)
 		return rc;
-	rc = ade_json_parse(path, text, len, out, err);
+	if (dir) {
+		char *path = ade_xasprintf("%s/%s", dir, rel);
+		rc = ade_json_parse(path, text, len, out, err);
+		free(path);
+	} else {
+		rc = ade_json_parse(rel, text, len, out, err);
+	}
 	free(text);
 	return rc;
+}
+
+int ade_json_read_file(const char *path, cJSON **out, struct ade_error *err)
+{
+	return ade_json_read_file_at(AT_FDCWD, NULL, path, out, err);
 }
 
 int ade_json_write_file(const char *path, const cJSON *json, int pretty,

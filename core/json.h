@@ -16,6 +16,9 @@ struct ade_error;
  * line and the column.  Files over 256 MB are refused.
  */
 int ade_json_read_file(const char *path, cJSON **out, struct ade_error *err);
+/* The same for rel relative to the directory open as dirfd (core/fs.h's ade_fs_read_all_at). */
+int ade_json_read_file_at(int dirfd, const char *dir, const char *rel, cJSON **out,
+			  struct ade_error *err);
 
 /* Parses len bytes; name is used in error messages. */
 int ade_json_parse(const char *name, const char *text, size_t len, cJSON **out,

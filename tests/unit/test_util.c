@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void test_strbuf_growth(void **state)
 {
@@ -169,6 +170,29 @@ static void test_format_utc(void **state)
 	/* 2026-01-05T12:34:56.789Z */
 	ade_format_utc((int64_t)1767616496 * 1000000 + 789123, out);
 	assert_string_equal(out, "2026-01-05T12:34:56.789Z");
+	/* Before the epoch the second and the day round down, as the calendar does. */
+	ade_format_utc(-1, out);
+	assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+
+	/* The digits by hand agree with gmtime_r and printf over years 1970-9999. */
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	for (int k = 0; k < 200000; k++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int64_t us = (int64_t)(x % 253402300800000000ull); /* up to 9999-12-31 */
+		if (k < 1000)
+			us = (int64_t)(x % 4000000000ull) * 1000000 + (int64_t)(x >> 40) % 1000000;
+		time_t t = (time_t)(us / 1000000);
+		struct tm tm;
+		char want[64];
+		gmtime_r(&t, &tm);
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)(us % 1000000 / 1000));
+		ade_format_utc(us, out);
+		assert_string_equal(out, want);
+	}
 }
 
 /* Enough keys to grow the table several times, with colliding prefixes. */
