@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/util.h"
 #include "scheduler/exec.h"
 #include "scheduler/pipeline.h"
@@ -15,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,18 @@ char *ade_artifacts_path(const char *home, const char *pipeline, const char *ds,
 	return ade_xasprintf("%s/artifacts/%s/%s/run-%d.tar.zst", home, pipeline, ds, run_number);
 }
 
-/* The run's and its stages' states, from state.db when it has them. */
+/* A stage's state and attempts in the run, as state.db holds them. */
+struct stage_state {
+	char *state; /* owned; NULL: not in state.db */
+	int attempts;
+};
+
+/*
+ * The run's and its stages' states, from state.db when it has them.  The
+ * stages are read in one query and written as text, one line each: a
+ * query and a tree of nodes per stage were most of the manifest's cost
+ * for a run of a thousand stages.
+ */
 static void add_state_meta(const char *home, const struct ade_pipeline *p, const char *run_id,
 			   cJSON *meta)
 {
@@ -73,10 +86,10 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 	struct ade_run_row r;
 	char *db = ade_xasprintf("%s/state.db", home);
 	int have = ade_fs_exists(db) && ade_state_open(&st, home, NULL) == 0;
-	cJSON *stages = cJSON_CreateArray();
+	struct stage_state *ss = ade_xcalloc((size_t)p->n_stages + 1, sizeof(*ss));
 
 	free(db);
-	/* One read transaction for the run and its stages: one lock, not one a stage. */
+	/* One read transaction for the run and its stages: one snapshot. */
 	if (have)
 		ade_state_exec(&st, "BEGIN", NULL);
 	if (have && run_id && ade_state_run_find(&st, run_id, &r, NULL) == 0) {
@@ -86,24 +99,50 @@ static void add_state_meta(const char *home, const struct ade_pipeline *p, const
 			cJSON_AddStringToObject(meta, "ended_at", r.ended_at);
 		ade_run_row_release(&r);
 	}
+	sqlite3_stmt *q = NULL;
+	if (have && run_id &&
+	    sqlite3_prepare_v2(st.db, "SELECT stage, state, attempts FROM stages WHERE run_id=?1", -1,
+			       &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const char *name = (const char *)sqlite3_column_text(q, 0);
+			const struct ade_stage_def *d = name ? ade_pipeline_stage(p, name) : NULL;
+			const char *state = (const char *)sqlite3_column_text(q, 1);
+			if (!d || ss[d->index].state)
+				continue;
+			ss[d->index].state = ade_xstrdup(state ? state : "unknown");
+			ss[d->index].attempts = sqlite3_column_int(q, 2);
+		}
+	}
+	sqlite3_finalize(q);
+	struct ade_strbuf t = ADE_STRBUF_INIT;
+	ade_strbuf_addc(&t, '[');
 	for (int k = 0; k < p->n_stages; k++) {
 		const struct ade_stage_def *d = &p->stages[p->order[k]];
-		cJSON *s = cJSON_CreateObject();
+		const struct stage_state *x = &ss[d->index];
 		const char *base = strrchr(d->argv[0], '/');
-		cJSON_AddStringToObject(s, "name", d->name);
-		cJSON_AddStringToObject(s, "run", base ? base + 1 : d->argv[0]);
-		cJSON *needs = cJSON_AddArrayToObject(s, "needs");
-		for (int j = 0; j < d->n_needs; j++)
-			cJSON_AddItemToArray(needs, cJSON_CreateString(p->stages[d->needs[j]].name));
-		int attempts = 0;
-		char *state = have && run_id ? ade_state_stage_get(&st, run_id, d->name, &attempts)
-					     : NULL;
-		cJSON_AddStringToObject(s, "state", state ? state : "unknown");
-		cJSON_AddNumberToObject(s, "attempts", attempts);
-		free(state);
-		cJSON_AddItemToArray(stages, s);
+		ade_strbuf_adds(&t, k ? ",\n\t\t{\"name\":" : "\n\t\t{\"name\":");
+		ade_json_put_string(&t, d->name);
+		ade_strbuf_adds(&t, ",\"run\":");
+		ade_json_put_string(&t, base ? base + 1 : d->argv[0]);
+		ade_strbuf_adds(&t, ",\"needs\":[");
+		for (int j = 0; j < d->n_needs; j++) {
+			if (j)
+				ade_strbuf_addc(&t, ',');
+			ade_json_put_string(&t, p->stages[d->needs[j]].name);
+		}
+		ade_strbuf_adds(&t, "],\"state\":");
+		ade_json_put_string(&t, x->state ? x->state : "unknown");
+		ade_strbuf_adds(&t, ",\"attempts\":");
+		ade_json_put_number(&t, x->attempts);
+		ade_strbuf_addc(&t, '}');
 	}
-	cJSON_AddItemToObject(meta, "stages", stages);
+	ade_strbuf_adds(&t, p->n_stages ? "\n\t]" : "]");
+	cJSON_AddRawToObject(meta, "stages", t.buf);
+	ade_strbuf_release(&t);
+	for (int k = 0; k < p->n_stages; k++)
+		free(ss[k].state);
+	free(ss);
 	if (have) {
 		ade_state_exec(&st, "COMMIT", NULL);
 		ade_state_close(&st);

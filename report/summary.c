@@ -11,11 +11,13 @@
 #include "core/json.h"
 #include "core/util.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RESULT_MAX (64u << 20)
 
@@ -65,17 +67,15 @@ struct facts {
 	int have_validate_rows;
 };
 
-static void read_result(const char *run_dir, const char *stage, struct facts *f)
+static void read_result(int run_fd, const char *run_dir, const char *stage, struct facts *f)
 {
-	char *path = ade_xasprintf("%s/%s/out/result.json", run_dir, stage);
+	char rel[128];
 	cJSON *r = NULL;
 
 	/* A stage without result.json (a user's script) is opaque: nothing to add. */
-	if (ade_json_read_file(path, &r, NULL)) {
-		free(path);
+	snprintf(rel, sizeof(rel), "%s/out/result.json", stage);
+	if (ade_json_read_file_at(run_fd, run_dir, rel, &r, NULL))
 		return;
-	}
-	free(path);
 	const char *prod = ade_json_str(r, "producer", "");
 	if (!strcmp(prod, "ade-ingest") && isnan(f->rows_in)) {
 		f->rows_in = jnum(r, "rows_read", NULL);
@@ -217,6 +217,16 @@ static void put_num(struct ade_strbuf *sb, const char *key, double v)
 	ade_json_put_number(sb, v);
 }
 
+/*
+ * Milliseconds as seconds, to the microsecond the times are measured in:
+ * printed as few digits (ade_json_format_number finds m / 10^6 at once,
+ * where the division by 1000 of a float left 17 digits to print).
+ */
+static double ms_to_s(double ms)
+{
+	return isnan(ms) ? NAN : round(ms * 1e3) / 1e6;
+}
+
 static const char *stage_text(struct ade_strbuf *sb, const struct stage_row *r,
 			      const char *name, double *total_s)
 {
@@ -231,14 +241,14 @@ static const char *stage_text(struct ade_strbuf *sb, const struct stage_row *r,
 	int a = r->have_last;
 	put_str(sb, "started_at", a ? r->started_at : NULL);
 	put_str(sb, "ended_at", a ? r->ended_at : NULL);
-	put_num(sb, "duration_s", a ? r->wall_ms / 1000 : NAN);
-	put_num(sb, "user_s", a ? r->user_ms / 1000 : NAN);
-	put_num(sb, "sys_s", a ? r->sys_ms / 1000 : NAN);
+	put_num(sb, "duration_s", a ? ms_to_s(r->wall_ms) : NAN);
+	put_num(sb, "user_s", a ? ms_to_s(r->user_ms) : NAN);
+	put_num(sb, "sys_s", a ? ms_to_s(r->sys_ms) : NAN);
 	put_num(sb, "peak_rss_kb", a ? r->maxrss_kb : NAN);
 	put_num(sb, "exit_code", a ? r->exit_code : NAN);
 	put_num(sb, "signal", a ? r->signal : NAN);
 	put_str(sb, "reason", a ? r->reason : NULL);
-	put_num(sb, "all_attempts_s", r->all_ms / 1000);
+	put_num(sb, "all_attempts_s", ms_to_s(r->all_ms));
 	ade_strbuf_addc(sb, '}');
 	if (!isnan(r->all_ms))
 		*total_s += r->all_ms / 1000;
@@ -341,6 +351,8 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 	s = NULL;
 
 	struct stage_row *rows = ade_xcalloc((size_t)nn + 1, sizeof(*rows));
+	/* result.json files are opened relative to the run folder: three path components each. */
+	int run_fd = run_dir ? open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 	for (int i = 0; i < nn; i++)
 		rows[i].all_ms = NAN;
 	read_rows(db, run_id, &idx, rows);
@@ -355,10 +367,12 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 			cJSON_AddItemToArray(failed, cJSON_CreateString(names[i]));
 		/* Only this run's own published outputs: a reused stage's are elsewhere. */
 		const char *note = rows[i].have_state && rows[i].note ? rows[i].note : "";
-		if (!strcmp(state, "success") && strcmp(note, "reused") && run_dir &&
-		    !strchr(names[i], '/'))
-			read_result(run_dir, names[i], &f);
+		if (!strcmp(state, "success") && strcmp(note, "reused") && run_fd >= 0 &&
+		    !strchr(names[i], '/') && strlen(names[i]) < 100)
+			read_result(run_fd, run_dir, names[i], &f);
 	}
+	if (run_fd >= 0)
+		close(run_fd);
 	ade_strbuf_adds(&stages, nn ? "\n\t]" : "]");
 
 	add_num_or_null(root, "rows_in", f.rows_in);

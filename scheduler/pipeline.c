@@ -724,7 +724,7 @@ static void copy_options(struct ade_stage_def *dst, const struct ade_stage_def *
 }
 
 /* Stage names are looked up once per need and once per stage while loading. */
-static int find_stage(struct ade_pipeline *p, const char *name)
+static int find_stage(const struct ade_pipeline *p, const char *name)
 {
 	return ade_strmap_get(&p->by_name, name);
 }
@@ -1164,7 +1164,7 @@ void ade_pipeline_free(struct ade_pipeline *p)
 	free(p);
 }
 
-struct ade_stage_def *ade_pipeline_stage(struct ade_pipeline *p, const char *name)
+struct ade_stage_def *ade_pipeline_stage(const struct ade_pipeline *p, const char *name)
 {
 	int i = find_stage(p, name);
 

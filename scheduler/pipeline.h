@@ -91,7 +91,7 @@ int ade_pipeline_load(const char *path, const char *exec_dir, struct ade_pipelin
 void ade_pipeline_free(struct ade_pipeline *p);
 
 /* The stage called name, or NULL. */
-struct ade_stage_def *ade_pipeline_stage(struct ade_pipeline *p, const char *name);
+struct ade_stage_def *ade_pipeline_stage(const struct ade_pipeline *p, const char *name);
 
 /* The values templates may use for one run. */
 struct ade_template_vars {
