@@ -161,7 +161,9 @@ struct ade_exec {
 		int attempt;
 		const char *state;   /* static string */
 		char *note;          /* owned */
+		int64_t at_us;       /* when it happened (wall clock): written later */
 		int pid;
+		int64_t pid_start;   /* ade_proc_ticks_now() before the spawn */
 		struct ade_attempt_end end;
 	} *ops;
 	int n_ops, ops_cap;
@@ -561,14 +563,13 @@ static void db_write(struct ade_state *state, struct db_op *ops, int n)
 			break;
 		case OP_STAGE:
 			rc = ade_state_stage_set(state, run_id, stage, op->state, op->attempt,
-						 op->note, &err);
+						 op->note, op->at_us, &err);
 			break;
 		case OP_ATTEMPT_START: {
 			char *log = ade_xasprintf("%s/attempt-%d.log", op->r->st[op->i].dir,
 						  op->attempt);
 			rc = ade_state_attempt_start(state, run_id, stage, op->attempt, op->pid,
-						     op->pid ? ade_proc_start_time(op->pid) : 0, log,
-						     &err);
+						     op->pid_start, op->at_us, log, &err);
 			free(log);
 			break;
 		}
@@ -684,6 +685,7 @@ static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate 
 	struct db_op *op = push_op(ex, OP_STAGE, r, i);
 	op->state = sstate_name[s];
 	op->attempt = t->attempt;
+	op->at_us = ade_now_wall_us();
 	op->note = note ? ade_xstrdup(note) : NULL;
 	/* A decided stage may decide its dependents (ready, skipped, upstream_failed). */
 	if (now_terminal && r->active)
@@ -725,7 +727,7 @@ static int pid_alive(int pid, int64_t start)
 	if (pid_zombie(pid))
 		return 0;
 	int64_t now_start = ade_proc_start_time(pid);
-	return now_start != 0 && (start == 0 || now_start == start);
+	return now_start != 0 && (start == 0 || ade_proc_same_start(start, now_start));
 }
 
 static char *find_reusable(struct ade_exec *ex, struct run_rt *r, const char *stage)
@@ -912,7 +914,7 @@ static void recover_unrecorded(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 		struct ade_attempt_end e = {.state = "failed", .exit_code = -1,
 					    .reason = "scheduler lost"};
-		ade_state_attempt_start(ex->state, r->row.run_id, name, t->attempt + 1, pid, 0, log,
+		ade_state_attempt_start(ex->state, r->row.run_id, name, t->attempt + 1, pid, 0, 0, log,
 					NULL);
 		ade_state_attempt_end(ex->state, r->row.run_id, name, t->attempt + 1, &e, NULL);
 		free(log);
@@ -1630,6 +1632,7 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
 
 	t->start_ns = ade_now_mono_ns();
+	int64_t ticks = ade_proc_ticks_now();
 	spawn_errno = spawn_stage(argv[0], argv, envp, logfd, ex->devnull, r->p->dir,
 				  &ex->child_defs, &ex->vfork_shares, &pid);
 	if (spawn_errno) {
@@ -1665,6 +1668,8 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	struct db_op *op = push_op(ex, OP_ATTEMPT_START, r, i);
 	op->attempt = t->attempt;
 	op->pid = pid;
+	op->pid_start = ticks;
+	op->at_us = t->start_us;
 	set_state(ex, r, i, S_RUNNING, NULL);
 	say(ex, "[%d/%d] %s %s %s started%s", r->n_done, r->p->n_stages, r->p->name, r->ds,
 	    d->name, t->attempt > 1 ? " (retry)" : "");
@@ -1672,7 +1677,9 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	goto out;
 fail:
 	/* The attempt never ran: record it as a failed attempt with the reason. */
-	push_op(ex, OP_ATTEMPT_START, r, i)->attempt = t->attempt;
+	struct db_op *never = push_op(ex, OP_ATTEMPT_START, r, i);
+	never->attempt = t->attempt;
+	never->at_us = ade_now_wall_us();
 	if (logfd >= 0 && !spawn_errno)
 		dprintf(logfd, "ade: %s\n", err.msg);
 	ex->n_running++;
@@ -1744,7 +1751,8 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	char what[96];
 
 	ex->n_running--;
-	e.wall_ms = (double)(ade_now_mono_ns() - t->start_ns) / 1e6;
+	/* To the microsecond: finer is noise, and prints as 17 digits everywhere. */
+	e.wall_ms = (double)((ade_now_mono_ns() - t->start_ns + 500) / 1000) / 1e3;
 	if (ru) {
 		e.user_ms = ru->ru_utime.tv_sec * 1e3 + ru->ru_utime.tv_usec / 1e3;
 		e.sys_ms = ru->ru_stime.tv_sec * 1e3 + ru->ru_stime.tv_usec / 1e3;
@@ -1765,6 +1773,7 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	}
 	e.exit_code = code;
 	e.signal = sig;
+	e.ended_us = ade_now_wall_us();
 	e.reason = t->reason ? t->reason : sig ? "signal" : code ? "exit" : NULL;
 	/* Exiting 0 after a timeout's SIGTERM is still a timeout. */
 	ok = code == 0 && !t->reason;
@@ -1808,7 +1817,7 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 		ev.attempt = t->attempt;
 		ev.state = e.state;
 		ev.start_us = t->start_us;
-		ev.end_us = ade_now_wall_us();
+		ev.end_us = e.ended_us;
 		ev.out_dir = ok ? out : NULL;
 		ev.log_path = log;
 		ev.exit_code = code;

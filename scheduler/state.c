@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *schema_sql =
@@ -51,6 +52,20 @@ int ade_state_exec(struct ade_state *st, const char *sql, struct ade_error *err)
 	return 0;
 }
 
+/* The schema version state.db records, or 0 (no such table yet, or unreadable). */
+static int schema_version(struct ade_state *st)
+{
+	sqlite3_stmt *s = NULL;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &s,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		version = atoi((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return version;
+}
+
 int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err)
 {
 	int rc;
@@ -75,21 +90,27 @@ int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err
 	 */
 	if ((rc = ade_state_exec(st, "PRAGMA journal_mode=WAL", err)) ||
 	    (rc = ade_state_exec(st, "PRAGMA synchronous=NORMAL", err)) ||
-	    (rc = ade_state_exec(st, "PRAGMA foreign_keys=ON", err)) ||
-	    (rc = ade_state_exec(st, "BEGIN IMMEDIATE", err)))
+	    (rc = ade_state_exec(st, "PRAGMA foreign_keys=ON", err)))
+		goto fail;
+	/*
+	 * The WAL is kept when the last connection closes (after the usual
+	 * checkpoint, so state.db alone is complete): deleting a 1000-stage
+	 * run's 4 MB WAL at every exit and growing it again at the next run
+	 * was a block release and allocation per run for nothing.
+	 */
+	int persist = 1;
+	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+	/* Already at this schema: no write transaction at every open. */
+	if (schema_version(st) == STATE_SCHEMA_VERSION)
+		return 0;
+	if ((rc = ade_state_exec(st, "BEGIN IMMEDIATE", err)))
 		goto fail;
 	if ((rc = ade_state_exec(st, schema_sql, err))) {
 		ade_state_exec(st, "ROLLBACK", NULL);
 		goto fail;
 	}
 	{
-		sqlite3_stmt *s = NULL;
-		int version = 0;
-		sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &s,
-				   NULL);
-		if (s && sqlite3_step(s) == SQLITE_ROW)
-			version = atoi((const char *)sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
+		int version = schema_version(st);
 		if (version > STATE_SCHEMA_VERSION) {
 			ade_state_exec(st, "ROLLBACK", NULL);
 			rc = ade_error_set(err, ADE_EDB,
@@ -264,6 +285,30 @@ int64_t ade_proc_start_time(int pid)
 	if (!p || sscanf(p + 1, "%lld", &start) != 1)
 		return 0;
 	return start;
+}
+
+int64_t ade_proc_ticks_now(void)
+{
+	static long hz;
+	struct timespec ts;
+
+	if (!hz)
+		hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		return 0;
+	/* The kernel's start_time is CLOCK_BOOTTIME at the fork, in these ticks, rounded down. */
+	return ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec) / (1000000000 / hz);
+}
+
+int ade_proc_same_start(int64_t recorded, int64_t now_start)
+{
+	/*
+	 * Recorded from the clock just before the spawn: the child's own
+	 * start is the same tick or the next (two: a slow vfork).  A pid
+	 * reused within 20 ms is not a real case; one read from /proc
+	 * matches exactly, which this also accepts.
+	 */
+	return now_start >= recorded && now_start - recorded <= 2;
 }
 
 int ade_state_run_create(struct ade_state *st, const char *pipeline, const char *ds,
@@ -444,13 +489,13 @@ int ade_state_run_note(struct ade_state *st, const char *run_id, const char *not
 }
 
 int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *stage,
-			const char *state, int attempts, const char *note,
+			const char *state, int attempts, const char *note, int64_t at_us,
 			struct ade_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
 
-	ade_format_utc(ade_now_wall_us(), now);
+	ade_format_utc(at_us ? at_us : ade_now_wall_us(), now);
 	s = cached(st, STMT_STAGE_SET,
 		   "INSERT INTO stages(run_id, stage, state, attempts, note, updated_at) "
 		   "VALUES(?,?,?,?,?,?) ON CONFLICT(run_id, stage) DO UPDATE SET "
@@ -488,13 +533,13 @@ char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *
 }
 
 int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char *stage,
-			    int attempt, int pid, int64_t pid_start, const char *log_path,
-			    struct ade_error *err)
+			    int attempt, int pid, int64_t pid_start, int64_t started_us,
+			    const char *log_path, struct ade_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
 
-	ade_format_utc(ade_now_wall_us(), now);
+	ade_format_utc(started_us ? started_us : ade_now_wall_us(), now);
 	s = cached(st, STMT_ATTEMPT_START,
 		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, "
 		   "pid_start, started_at, log_path) VALUES(?,?,?,'running',?,?,?,?)");
@@ -514,7 +559,7 @@ int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *
 	sqlite3_stmt *s = NULL;
 	char now[32];
 
-	ade_format_utc(ade_now_wall_us(), now);
+	ade_format_utc(e->ended_us ? e->ended_us : ade_now_wall_us(), now);
 	s = cached(st, STMT_ATTEMPT_END,
 		   "UPDATE attempts SET state=?, ended_at=?, wall_ms=?, user_ms=?, sys_ms=?, "
 		   "maxrss_kb=?, exit_code=?, signal=?, reason=? "

@@ -73,9 +73,9 @@ int ade_state_run_set_state(struct ade_state *st, const char *run_id, const char
 int ade_state_run_note(struct ade_state *st, const char *run_id, const char *note,
 		       struct ade_error *err);
 
-/* Per-stage state inside a run. */
+/* Per-stage state inside a run, as of at_us (wall clock, us; 0: now). */
 int ade_state_stage_set(struct ade_state *st, const char *run_id, const char *stage,
-			const char *state, int attempts, const char *note,
+			const char *state, int attempts, const char *note, int64_t at_us,
 			struct ade_error *err);
 /* The state of a stage in a run, in a new string (caller frees); NULL if none. */
 char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *stage,
@@ -89,10 +89,13 @@ struct ade_attempt_row {
 	char *log_path;
 };
 
-/* Records an attempt as started. */
+/*
+ * Records an attempt as started at started_us (wall clock, us; 0: now):
+ * the executor writes its changes in batches, after they happened.
+ */
 int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char *stage,
-			    int attempt, int pid, int64_t pid_start, const char *log_path,
-			    struct ade_error *err);
+			    int attempt, int pid, int64_t pid_start, int64_t started_us,
+			    const char *log_path, struct ade_error *err);
 
 struct ade_attempt_end {
 	const char *state;   /* success, failed, up_for_retry */
@@ -101,6 +104,7 @@ struct ade_attempt_end {
 	int exit_code;       /* -1 when killed by a signal */
 	int signal;          /* 0 when it exited */
 	const char *reason;  /* timeout, interrupted, exit, signal, spawn; may be NULL */
+	int64_t ended_us;    /* wall clock, us; 0: now */
 };
 
 int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *stage,
@@ -113,6 +117,16 @@ void ade_attempt_row_release(struct ade_attempt_row *a);
 
 /* Start time of a process (clock ticks since boot), 0 if it is gone. */
 int64_t ade_proc_start_time(int pid);
+
+/*
+ * The start time /proc would give a process started now, in the same
+ * ticks, without reading /proc: a process started just after this call
+ * has ade_proc_start_time() equal to it or one tick more.
+ */
+int64_t ade_proc_ticks_now(void);
+
+/* 1 if a start time read from /proc matches one recorded as above. */
+int ade_proc_same_start(int64_t recorded, int64_t now_start);
 
 /*
  * Groups the writes between them into one transaction (one commit instead

@@ -9,9 +9,11 @@
 #include "scheduler/state.h"
 #include "testutil.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fixture {
@@ -257,14 +259,15 @@ static void test_stage_state(void **state)
 	create_run(f, "p", "2026-01-01", &r);
 	assert_null(ade_state_stage_get(&f->st, r.run_id, "ingest", &attempts));
 	assert_int_equal(attempts, -1);
-	assert_int_equal(ade_state_stage_set(&f->st, r.run_id, "ingest", "running", 1, "first", &err),
+	assert_int_equal(ade_state_stage_set(&f->st, r.run_id, "ingest", "running", 1, "first", 0, &err),
 			 0);
 	s = ade_state_stage_get(&f->st, r.run_id, "ingest", &attempts);
 	assert_string_equal(s, "running");
 	assert_int_equal(attempts, 1);
 	free(s);
 	/* An update replaces state and attempts and keeps the note when none is given. */
-	assert_int_equal(ade_state_stage_set(&f->st, r.run_id, "ingest", "success", 2, NULL, &err), 0);
+	assert_int_equal(ade_state_stage_set(&f->st, r.run_id, "ingest", "success", 2, NULL,
+					     (int64_t)1767616496 * 1000000 + 789000, &err), 0);
 	s = ade_state_stage_get(&f->st, r.run_id, "ingest", &attempts);
 	assert_string_equal(s, "success");
 	assert_int_equal(attempts, 2);
@@ -272,13 +275,17 @@ static void test_stage_state(void **state)
 	char *note = query_text(f->st.db, "SELECT note FROM stages WHERE stage='ingest'");
 	assert_string_equal(note, "first");
 	free(note);
+	/* The time given is the one recorded: changes are written after they happen. */
+	char *at = query_text(f->st.db, "SELECT updated_at FROM stages WHERE stage='ingest'");
+	assert_string_equal(at, "2026-01-05T12:34:56.789Z");
+	free(at);
 	/* Stages are per run. */
 	assert_null(ade_state_stage_get(&f->st, "other-run", "ingest", NULL));
 	s = ade_state_stage_get(&f->st, r.run_id, "ingest", NULL);
 	assert_string_equal(s, "success");
 	free(s);
 	/* A stage of a run that does not exist is refused (foreign key). */
-	assert_int_equal(ade_state_stage_set(&f->st, "no-such-run", "x", "running", 1, NULL, &err),
+	assert_int_equal(ade_state_stage_set(&f->st, "no-such-run", "x", "running", 1, NULL, 0, &err),
 			 ADE_EDB);
 	ade_run_row_release(&r);
 }
@@ -293,8 +300,8 @@ static void test_attempts(void **state)
 	create_run(f, "p", "2026-01-01", &r);
 	assert_int_equal(ade_state_attempt_running(&f->st, r.run_id, "train", &a), ADE_ENOTFOUND);
 	assert_null(a.state);
-	assert_int_equal(ade_state_attempt_start(&f->st, r.run_id, "train", 1, 4242, 99, "/l/1.log",
-						 &err),
+	assert_int_equal(ade_state_attempt_start(&f->st, r.run_id, "train", 1, 4242, 99,
+						 (int64_t)1767616496 * 1000000, "/l/1.log", &err),
 			 0);
 	assert_int_equal(ade_state_attempt_running(&f->st, r.run_id, "train", &a), 0);
 	assert_int_equal(a.attempt, 1);
@@ -307,11 +314,11 @@ static void test_attempts(void **state)
 
 	struct ade_attempt_end e1 = {.state = "up_for_retry", .wall_ms = 12.5, .user_ms = 3,
 				     .sys_ms = 1, .maxrss_kb = 2048, .exit_code = 75, .signal = 0,
-				     .reason = "exit"};
+				     .reason = "exit", .ended_us = (int64_t)1767616497 * 1000000};
 	assert_int_equal(ade_state_attempt_end(&f->st, r.run_id, "train", 1, &e1, &err), 0);
 	assert_int_equal(ade_state_attempt_running(&f->st, r.run_id, "train", &a), ADE_ENOTFOUND);
 
-	assert_int_equal(ade_state_attempt_start(&f->st, r.run_id, "train", 2, 4243, 100, "/l/2.log",
+	assert_int_equal(ade_state_attempt_start(&f->st, r.run_id, "train", 2, 4243, 100, 0, "/l/2.log",
 						 &err),
 			 0);
 	assert_int_equal(ade_state_attempt_running(&f->st, r.run_id, "train", &a), 0);
@@ -326,6 +333,9 @@ static void test_attempts(void **state)
 				       " FROM attempts WHERE attempt=1");
 	assert_string_equal(v, "up_for_retry,75,2048,12.5,exit,1");
 	free(v);
+	v = query_text(f->st.db, "SELECT started_at || ' ' || ended_at FROM attempts WHERE attempt=1");
+	assert_string_equal(v, "2026-01-05T12:34:56.000Z 2026-01-05T12:34:57.000Z");
+	free(v);
 	v = query_text(f->st.db, "SELECT state || ',' || coalesce(exit_code, 'null') || ',' ||"
 				 " signal || ',' || reason FROM attempts WHERE attempt=2");
 	assert_string_equal(v, "failed,null,9,timeout");
@@ -334,6 +344,32 @@ static void test_attempts(void **state)
 	assert_string_equal(v, "2");
 	free(v);
 	ade_run_row_release(&r);
+}
+
+/*
+ * A child's start time, taken from the clock just before it is forked,
+ * matches what /proc says of it; another process's (pid 1) does not.
+ */
+static void test_proc_ticks(void **state)
+{
+	(void)state;
+	for (int k = 0; k < 20; k++) {
+		int64_t before = ade_proc_ticks_now();
+		pid_t pid = fork();
+		if (pid == 0) {
+			pause();
+			_exit(0);
+		}
+		assert_true(pid > 0);
+		int64_t actual = ade_proc_start_time(pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		assert_true(actual > 0);
+		assert_true(ade_proc_same_start(before, actual));
+		assert_false(ade_proc_same_start(before, actual + 3));
+		assert_false(ade_proc_same_start(before, actual - 1 - (actual - before)));
+	}
+	assert_false(ade_proc_same_start(ade_proc_ticks_now(), ade_proc_start_time(1)));
 }
 
 /* A version-1 file (no runs.reason) is migrated in place when opened. */
@@ -416,6 +452,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stage_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_v1, setup, teardown),
+		cmocka_unit_test(test_proc_ticks),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
 	};
