@@ -647,6 +647,35 @@ out:
 
 /* ---- the document ---------------------------------------------------------- */
 
+/* Keeps a published stage's result (NULL: none) under key, which cache takes. */
+static void cache_put(struct ade_lineage_results *cache, char *key, cJSON *result)
+{
+	if (cache->n == cache->cap) {
+		cache->cap = cache->cap ? 2 * cache->cap : 64;
+		cache->v = ade_xrealloc(cache->v, sizeof(*cache->v) * (size_t)cache->cap);
+	}
+	cache->v[cache->n].key = key;
+	cache->v[cache->n].result = result;
+	ade_strmap_put(&cache->map, key, cache->n);
+	cache->n++;
+}
+
+/* Whether out_dir is published, and its result.json (NULL: none) when it is. */
+static int read_published(const char *out_dir, cJSON **result)
+{
+	struct stat sb;
+
+	*result = NULL;
+	if (stat(out_dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	char *rp = ade_xasprintf("%s/result.json", out_dir);
+	/* No result.json (a stage that wrote none) reads as no result. */
+	if (ade_json_read_file(rp, result, NULL))
+		*result = NULL;
+	free(rp);
+	return 1;
+}
+
 /*
  * Adds run_dir/name to st[] if it is a stage folder: one that holds out/ or
  * an attempt's log.  The stat of out/ settles the common case without
@@ -668,8 +697,8 @@ static void stage_add(const char *run_dir, const char *name, struct ade_lineage_
 		free(p);
 		return;
 	}
-	struct stat sb;
-	int published = stat(outd, &sb) == 0 && S_ISDIR(sb.st_mode);
+	cJSON *result = NULL;
+	int published = read_published(outd, &result);
 	int is_stage = published;
 	if (!is_stage) {
 		DIR *sd = opendir(p);
@@ -690,26 +719,55 @@ static void stage_add(const char *run_dir, const char *name, struct ade_lineage_
 		*st = ade_xrealloc(*st, (size_t)*cap * sizeof(**st));
 	}
 	struct stage_in *s = &(*st)[*n];
-	*s = (struct stage_in){.name = ade_xstrdup(name), .out_dir = outd};
-	char *rp = ade_xasprintf("%s/result.json", outd);
-	/* No result.json (a stage that wrote none) reads as no result. */
-	if (ade_json_read_file(rp, &s->result, NULL))
-		s->result = NULL;
-	free(rp);
+	*s = (struct stage_in){.name = ade_xstrdup(name), .out_dir = outd, .result = result};
 	if (cache && published) {
-		if (cache->n == cache->cap) {
-			cache->cap = cache->cap ? 2 * cache->cap : 64;
-			cache->v = ade_xrealloc(cache->v, sizeof(*cache->v) * (size_t)cache->cap);
-		}
-		cache->v[cache->n].key = p;
-		cache->v[cache->n].result = s->result;
-		ade_strmap_put(&cache->map, p, cache->n);
-		cache->n++;
+		cache_put(cache, p, s->result);
 		s->borrowed = 1;
 		p = NULL;
 	}
 	free(p);
 	(*n)++;
+}
+
+/* The stage names of run->only that a document reads (no duplicates, no paths). */
+static int only_wanted(const struct ade_lineage_run *run, int k)
+{
+	if (run->only[k][0] == '.' || strchr(run->only[k], '/'))
+		return 0;
+	for (int j = 0; j < k; j++)
+		if (!strcmp(run->only[j], run->only[k]))
+			return 0;
+	return 1;
+}
+
+int ade_lineage_doc_opaque(const struct ade_lineage_run *run)
+{
+	if (!run->only || !run->results)
+		return 0;
+	for (int k = 0; k < run->n_only; k++) {
+		if (!only_wanted(run, k))
+			continue;
+		char *key = ade_xasprintf("%s/%s", run->run_dir, run->only[k]);
+		int hit = ade_strmap_get(&run->results->map, key);
+		if (hit >= 0) {
+			free(key);
+			if (run->results->v[hit].result)
+				return 0;
+			continue;
+		}
+		/* Read once, as ade_lineage_doc_build would, and kept for it. */
+		char *outd = ade_xasprintf("%s/out", key);
+		cJSON *result = NULL;
+		int published = read_published(outd, &result);
+		free(outd);
+		if (published)
+			cache_put(run->results, key, result);
+		else
+			free(key); /* unpublished: no datasets, nothing to keep */
+		if (result)
+			return 0;
+	}
+	return 1;
 }
 
 int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct ade_error *err)
@@ -723,13 +781,9 @@ int ade_lineage_doc_build(const struct ade_lineage_run *run, cJSON **out, struct
 		 * A stage event names its few stages: listing a run of thousands
 		 * of stages for each event made a long chain quadratic.
 		 */
-		for (int k = 0; k < run->n_only; k++) {
-			int dup = run->only[k][0] == '.' || strchr(run->only[k], '/') != NULL;
-			for (int j = 0; j < k && !dup; j++)
-				dup = !strcmp(run->only[j], run->only[k]);
-			if (!dup)
+		for (int k = 0; k < run->n_only; k++)
+			if (only_wanted(run, k))
 				stage_add(run->run_dir, run->only[k], run->results, &st, &n, &cap);
-		}
 	} else {
 		DIR *dir = opendir(run->run_dir);
 		struct dirent *de;

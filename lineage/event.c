@@ -624,18 +624,12 @@ void ade_lineage_emitter_free(struct ade_lineage_emitter *em)
 	free(em);
 }
 
-int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_config *c,
-		     const cJSON *event, struct ade_error *err)
+/* Appends one event's text (len bytes, a newline and a NUL after them in line) and sends it. */
+static int emit_line(struct ade_lineage_emitter *em, const struct ade_lineage_config *c,
+		     char *line, size_t len, struct ade_error *err)
 {
-	char *text = cJSON_PrintUnformatted(event);
-	size_t len = strlen(text);
-	char *line = ade_xmalloc(len + 2);
 	int rc = 0;
 
-	memcpy(line, text, len);
-	line[len] = '\n';
-	line[len + 1] = '\0';
-	free(text);
 	/* Rotated or deleted by someone else: checked at most once a second. */
 	int64_t now_ns = ade_now_mono_ns();
 	if (em->events_fd >= 0 && now_ns - em->events_checked_ns > 1000000000LL) {
@@ -679,8 +673,89 @@ int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_co
 			}
 		}
 	}
+	return rc;
+}
+
+int ade_lineage_emit(struct ade_lineage_emitter *em, const struct ade_lineage_config *c,
+		     const cJSON *event, struct ade_error *err)
+{
+	char *text = cJSON_PrintUnformatted(event);
+	size_t len = strlen(text);
+	char *line = ade_xmalloc(len + 2);
+
+	memcpy(line, text, len);
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	free(text);
+	int rc = emit_line(em, c, line, len, err);
 	free(line);
 	return rc;
+}
+
+/*
+ * The event about a stage whose stage and needs published no result.json
+ * (a user's script, a no-op), as text: without datasets it is the facets
+ * cached for the run and a few strings, and building the tree of the
+ * general case for it was most of a chain of such stages' lineage cost.
+ * The text is what cJSON_PrintUnformatted prints for event_build's tree.
+ * NULL when the general case applies (datasets, a FAIL and its message).
+ */
+static char *event_text_opaque(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
+			       const char *stage_run_id, const char *event_type,
+			       struct facet_cache *fc, struct ade_lineage_results *results,
+			       size_t *len)
+{
+	const struct ade_pipeline *p = ev->pipeline;
+	const int complete = !strcmp(event_type, "COMPLETE");
+
+	if (!ev->stage || !ev->run_dir || !results || (!complete && strcmp(event_type, "START")) ||
+	    !facet_cache_fill(fc, c, ev))
+		return NULL;
+	int self = complete ? 1 : 0;
+	const char **only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(*only));
+	only[0] = ev->stage->name;
+	for (int k = 0; k < ev->stage->n_needs; k++)
+		only[k + self] = p->stages[ev->stage->needs[k]].name;
+	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
+				     .ds = ev->ds, .run_number = ev->run_number,
+				     .run_id = ev->run_id, .results = results, .only = only,
+				     .n_only = ev->stage->n_needs + self};
+	int opaque = ade_lineage_doc_opaque(&lr);
+	free(only);
+	if (!opaque)
+		return NULL;
+	char when[32];
+	int64_t at = complete ? ev->end_us : ev->start_us > 0 ? ev->start_us : ev->end_us;
+	ade_format_utc(at > 0 ? at : ade_now_wall_us(), when);
+	struct ade_strbuf sb = ADE_STRBUF_INIT;
+	ade_strbuf_adds(&sb, "{\"eventType\":");
+	ade_json_put_string(&sb, event_type);
+	ade_strbuf_adds(&sb, ",\"eventTime\":");
+	ade_json_put_string(&sb, when);
+	ade_strbuf_adds(&sb, ",\"producer\":");
+	ade_json_put_string(&sb, ADE_LINEAGE_PRODUCER);
+	ade_strbuf_adds(&sb, ",\"schemaURL\":");
+	ade_json_put_string(&sb, ADE_LINEAGE_SCHEMA_URL);
+	ade_strbuf_adds(&sb, ",\"run\":{\"runId\":");
+	ade_json_put_string(&sb, stage_run_id);
+	ade_strbuf_adds(&sb, ",\"facets\":{\"nominalTime\":");
+	ade_strbuf_adds(&sb, fc->nominal);
+	ade_strbuf_adds(&sb, ",\"processing_engine\":");
+	ade_strbuf_adds(&sb, fc->engine);
+	ade_strbuf_adds(&sb, ",\"parent\":");
+	ade_strbuf_adds(&sb, fc->parent);
+	ade_strbuf_adds(&sb, "}},\"job\":{\"namespace\":");
+	ade_json_put_string(&sb, c->ns);
+	ade_strbuf_adds(&sb, ",\"name\":\"");
+	/* p.s: both names are [A-Za-z0-9_-] (the loader checks them), nothing to escape. */
+	ade_strbuf_adds(&sb, p->name);
+	ade_strbuf_addc(&sb, '.');
+	ade_strbuf_adds(&sb, ev->stage->name);
+	ade_strbuf_adds(&sb, "\",\"facets\":{\"jobType\":");
+	ade_strbuf_adds(&sb, fc->task);
+	ade_strbuf_adds(&sb, "}},\"inputs\":[],\"outputs\":[]}\n");
+	*len = sb.len - 1;
+	return ade_strbuf_detach(&sb);
 }
 
 static struct attempt_id *attempt_find(struct ade_lineage_emitter *em, const struct ade_exec_event *ev)
@@ -753,6 +828,14 @@ void ade_lineage_on_event(void *arg, const struct ade_exec_event *ev)
 	for (int k = 0; k < 2 && types[k]; k++) {
 		if (!em->results)
 			em->results = ade_lineage_results_new();
+		size_t len = 0;
+		char *line = event_text_opaque(c, ev, olid, types[k], &em->facets, em->results, &len);
+		if (line) {
+			if (emit_line(em, c, line, len, &err))
+				ade_log_warn("lineage: %s", err.msg);
+			free(line);
+			continue;
+		}
 		cJSON *e = event_build(c, ev, olid, types[k], &em->facets, em->results);
 		if (ade_lineage_emit(em, c, e, &err))
 			ade_log_warn("lineage: %s", err.msg);

@@ -53,6 +53,14 @@ struct ade_lineage_run {
  */
 struct ade_lineage_results;
 struct ade_lineage_results *ade_lineage_results_new(void);
+
+/*
+ * 1 when run->only is set and every stage it names has published no
+ * result.json, or nothing: its document would hold no dataset, so an
+ * event about them needs none.  Reads (and caches in run->results, which
+ * must be set) what ade_lineage_doc_build would read.
+ */
+int ade_lineage_doc_opaque(const struct ade_lineage_run *run);
 void ade_lineage_results_forget(struct ade_lineage_results *r, const char *run_dir);
 void ade_lineage_results_free(struct ade_lineage_results *r);
 

@@ -208,6 +208,26 @@ check "failure events: FAIL with exit code and log lines, parents" \
 if [ -f "$SPEC/OpenLineage.json" ] && $PY -c 'import jsonschema' 2>/dev/null; then
 	check "the failing run's events validate too" $PY "$D/validate_events.py" "$SPEC" "$EV"
 fi
+# Stages without result.json get their events from a short path written as
+# text; they must have the general path's shape (its FAIL, and an ade
+# stage's events above): the same keys in the same order, empty datasets.
+check "events of stages without result.json: same keys and order as the general path" $PY -c "
+import json,sys
+ev=[json.loads(l) for l in open('$EV')]
+mine=[e for e in ev if e['run']['facets'].get('parent',{}).get('run',{}).get('runId')=='$RB']
+first=[e for e in mine if e['job']['name']=='broken.first']
+bad=[e for e in mine if e['job']['name']=='broken.bad' and e['eventType']=='FAIL'][0]
+ade_stage=[e for e in ev if e['job']['name']=='employees.ingest'][0]
+want=list(ade_stage)
+ok=[e['eventType'] for e in first]==['START','COMPLETE'] and list(bad)==want
+for e in first:
+    ok=ok and list(e)==want and list(e['run'])==['runId','facets'] and \
+       list(e['run']['facets'])==['nominalTime','processing_engine','parent'] and \
+       list(e['job'])==['namespace','name','facets'] and list(e['job']['facets'])==['jobType'] and \
+       e['inputs']==[] and e['outputs']==[] and \
+       e['run']['facets']['parent']==bad['run']['facets']['parent'] and \
+       e['job']['facets']==bad['job']['facets']
+sys.exit(not ok)"
 
 if [ "$FAIL" -ne 0 ]; then
 	echo "$FAIL check(s) failed; kept $T" >&2
