@@ -73,6 +73,28 @@ char *ade_xasprintf(const char *fmt, ...)
 	return p;
 }
 
+char *ade_xconcat(const char *first, ...)
+{
+	va_list ap;
+	size_t n = 0;
+	const char *s;
+
+	va_start(ap, first);
+	for (s = first; s; s = va_arg(ap, const char *))
+		n += strlen(s);
+	va_end(ap);
+	char *out = ade_xmalloc(n + 1), *at = out;
+	va_start(ap, first);
+	for (s = first; s; s = va_arg(ap, const char *)) {
+		size_t k = strlen(s);
+		memcpy(at, s, k);
+		at += k;
+	}
+	va_end(ap);
+	*at = '\0';
+	return out;
+}
+
 void ade_strbuf_grow(struct ade_strbuf *sb, size_t extra)
 {
 	size_t need = sb->len + extra + 1;

@@ -16,6 +16,12 @@ char *ade_xstrdup(const char *s);
 char *ade_xstrndup(const char *s, size_t n);
 /* printf into a new string; caller frees. */
 char *ade_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * The strings given, joined, in a new string (caller frees); the list ends
+ * with NULL.  For paths and NAME=VALUE pairs built for every stage, where
+ * printf's format machinery cost ten times the copying.
+ */
+char *ade_xconcat(const char *first, ...) __attribute__((sentinel));
 
 /*
  * A growable NUL-terminated buffer.  Initialise with ADE_STRBUF_INIT;

@@ -83,6 +83,12 @@ struct stage_rt {
 	int commit_op;
 };
 
+/* The run-wide entries of a stage's environment (run_rt.envc), in the contract's order. */
+enum {
+	ENVC_PIPELINE, ENVC_DS, ENVC_ISTART, ENVC_IEND, ENVC_RUN_ID, ENVC_BATCH, ENVC_HOME,
+	ENVC_WAREHOUSE, ENVC_RUN_DIR, ENVC_PIPELINE_FILE, ENVC_SOURCE, ENVC_N
+};
+
 struct run_rt {
 	struct ade_pipeline *p;
 	struct ade_run_row row;
@@ -93,6 +99,15 @@ struct run_rt {
 	 * eight or more for every mkdir, open and rename (-1: closed).
 	 */
 	int dirfd;
+	/*
+	 * What every stage's environment shares, made at the first stage
+	 * (envc_ready): our environment without the contract's names, and the
+	 * contract's run-wide NAME=VALUE strings (owned; NULL where unset).
+	 */
+	int envc_ready;
+	char **env_inherit; /* owned array of borrowed environ strings, NULL-terminated */
+	int n_env_inherit;
+	char *envc[ENVC_N];
 	struct stage_rt *st;
 	int *dep_off;        /* dependents of stage i: deps[dep_off[i] .. dep_off[i+1]) */
 	int *deps;
@@ -140,6 +155,18 @@ static int fifo_pop(struct stage_fifo *q, struct stage_ref *out)
 		return 0;
 	*out = q->v[q->head++];
 	return 1;
+}
+
+/*
+ * dir/attempt-N<suffix> in a new string: several a stage, so without
+ * printf (ade_xconcat).
+ */
+static char *attempt_path(const char *dir, int attempt, const char *suffix)
+{
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", attempt);
+	return ade_xconcat(dir, "/attempt-", num, suffix, NULL);
 }
 
 struct ade_exec {
@@ -246,6 +273,9 @@ void ade_exec_free(struct ade_exec *ex)
 		}
 		if (r->dirfd >= 0)
 			close(r->dirfd);
+		free(r->env_inherit);
+		for (int k = 0; k < ENVC_N; k++)
+			free(r->envc[k]);
 		free(r->st);
 		free(r->dep_off);
 		free(r->deps);
@@ -566,8 +596,7 @@ static void db_write(struct ade_state *state, struct db_op *ops, int n)
 						 op->note, op->at_us, &err);
 			break;
 		case OP_ATTEMPT_START: {
-			char *log = ade_xasprintf("%s/attempt-%d.log", op->r->st[op->i].dir,
-						  op->attempt);
+			char *log = attempt_path(op->r->st[op->i].dir, op->attempt, ".log");
 			rc = ade_state_attempt_start(state, run_id, stage, op->attempt, op->pid,
 						     op->pid_start, op->at_us, log, &err);
 			free(log);
@@ -825,7 +854,7 @@ static void recover_running(struct ade_exec *ex, struct run_rt *r, int i)
 				    .reason = "scheduler lost"};
 	ade_state_attempt_end(ex->state, r->row.run_id, name, a.attempt, &e, NULL);
 	/* The lost attempt's private output is never published: remove it. */
-	char *tmp = ade_xasprintf("%s/attempt-%d.tmp", r->st[i].dir, a.attempt);
+	char *tmp = attempt_path(r->st[i].dir, a.attempt, ".tmp");
 	ade_fs_remove_tree(tmp, NULL);
 	free(tmp);
 	if (a.attempt > r->st[i].attempt)
@@ -897,7 +926,7 @@ static void recover_unrecorded(struct ade_exec *ex, struct run_rt *r, int i)
 	struct stage_rt *t = &r->st[i];
 
 	for (;;) {
-		char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
+		char *log = attempt_path(t->dir, t->attempt + 1, ".log");
 		struct stat sb;
 		if (stat(log, &sb) < 0) {
 			free(log);
@@ -918,7 +947,7 @@ static void recover_unrecorded(struct ade_exec *ex, struct run_rt *r, int i)
 					NULL);
 		ade_state_attempt_end(ex->state, r->row.run_id, name, t->attempt + 1, &e, NULL);
 		free(log);
-		char *tmp = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
+		char *tmp = attempt_path(t->dir, t->attempt + 1, ".tmp");
 		ade_fs_remove_tree(tmp, NULL);
 		free(tmp);
 		t->attempt++;
@@ -974,7 +1003,7 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 	if (r->dirfd < 0)
 		return ade_error_set(err, ADE_EIO, "cannot open '%s': %s", r->row.dir, strerror(errno));
 	for (int i = 0; i < p->n_stages; i++)
-		r->st[i].dir = ade_xasprintf("%s/%s", r->row.dir, p->stages[i].name);
+		r->st[i].dir = ade_xconcat(r->row.dir, "/", p->stages[i].name, NULL);
 	if ((rc = select_stages(ex, r, err))) {
 		ade_state_run_set_state(ex->state, r->row.run_id, "failed", 1, NULL);
 		return rc;
@@ -985,7 +1014,7 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 		char *prev = resumed ? ade_state_stage_get(ex->state, r->row.run_id,
 							   p->stages[i].name, &attempts)
 				     : NULL;
-		char *out = fresh ? NULL : ade_xasprintf("%s/out", t->dir);
+		char *out = fresh ? NULL : ade_xconcat(t->dir, "/out", NULL);
 		t->attempt = attempts;
 		if (prev && !strcmp(prev, "running"))
 			recover_running(ex, r, i);
@@ -1051,7 +1080,7 @@ static int activate(struct ade_exec *ex, struct run_rt *r, struct ade_error *err
 
 static char *env_entry(const char *name, const char *value)
 {
-	return ade_xasprintf("%s=%s", name, value ? value : "");
+	return ade_xconcat(name, "=", value ? value : "", NULL);
 }
 
 static int write_config(struct run_rt *r, struct ade_stage_def *d, const char *path,
@@ -1102,67 +1131,100 @@ static int contract_var(const char *e)
 	return 0;
 }
 
-/* Builds the child's environment: ours without the contract's names, then the contract. */
+/*
+ * The parts of the environment every stage of run r shares, made once: a
+ * thousand stages each filtered ours and formatted a dozen NAME=VALUE
+ * strings that were the same for all of them.  source: the rendered
+ * `source:` (NULL: none).
+ */
+static void env_common(struct ade_exec *ex, struct run_rt *r, const char *source)
+{
+	size_t n_env = 0;
+
+	for (char **e = environ; *e; e++)
+		n_env++;
+	r->env_inherit = ade_xcalloc(n_env + 1, sizeof(char *));
+	for (char **e = environ; *e; e++)
+		if (!contract_var(*e))
+			r->env_inherit[r->n_env_inherit++] = *e;
+	r->envc[ENVC_PIPELINE] = env_entry("ADE_PIPELINE", r->p->name);
+	r->envc[ENVC_DS] = env_entry("ADE_DS", r->ds);
+	r->envc[ENVC_ISTART] = env_entry("ADE_INTERVAL_START", r->istart);
+	r->envc[ENVC_IEND] = env_entry("ADE_INTERVAL_END", r->iend);
+	r->envc[ENVC_RUN_ID] = env_entry("ADE_RUN_ID", r->row.run_id);
+	r->envc[ENVC_BATCH] = env_entry("ADE_BATCH", "");
+	r->envc[ENVC_HOME] = env_entry("ADE_HOME", ex->o.home);
+	r->envc[ENVC_WAREHOUSE] = ade_xconcat("ADE_WAREHOUSE=", ex->o.home, "/warehouse.db", NULL);
+	r->envc[ENVC_RUN_DIR] = env_entry("ADE_RUN_DIR", r->row.dir);
+	r->envc[ENVC_PIPELINE_FILE] = env_entry("ADE_PIPELINE_FILE", r->p->path);
+	r->envc[ENVC_SOURCE] = source ? env_entry("ADE_SOURCE", source) : NULL;
+	r->envc_ready = 1;
+}
+
+/*
+ * Builds the child's environment: ours without the contract's names, the
+ * stage's env:, then the contract.  The run-wide strings are borrowed from
+ * r (env_common); the stage's own are returned in owned.
+ */
 static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char *out,
-			const char *config, const char *source, int needs_done, char ***owned,
-			int *n_owned)
+			const char *config, int needs_done, char ***owned, int *n_owned)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
-	size_t n_env = 0;
 	char **envp;
 	char **own;
 	int k = 0;
 	char attempt[16];
 
-	for (char **e = environ; *e; e++)
-		n_env++;
-	envp = ade_xcalloc(n_env + 32 + (size_t)d->n_needs + (size_t)d->n_env, sizeof(char *));
-	own = ade_xcalloc(32 + (size_t)d->n_needs, sizeof(char *));
-	size_t m = 0;
-	for (char **e = environ; *e; e++)
-		if (!contract_var(*e))
-			envp[m++] = *e;
+	envp = ade_xcalloc((size_t)r->n_env_inherit + 32 + (size_t)d->n_needs + (size_t)d->n_env,
+			   sizeof(char *));
+	own = ade_xcalloc(8 + (size_t)d->n_needs, sizeof(char *));
+	size_t m = (size_t)r->n_env_inherit;
+	memcpy(envp, r->env_inherit, m * sizeof(char *));
 	for (int j = 0; j < d->n_env; j++)
 		envp[m++] = d->env[j];
 	snprintf(attempt, sizeof(attempt), "%d", r->st[i].attempt + 1); /* the next one */
-	char *home_wh = ade_xasprintf("%s/warehouse.db", ex->o.home);
 #define ADD(name, value) (own[k] = env_entry(name, value), envp[m++] = own[k++])
-	ADD("ADE_PIPELINE", r->p->name);
+#define RUNWIDE(x) (envp[m++] = r->envc[x])
+	RUNWIDE(ENVC_PIPELINE);
 	ADD("ADE_STAGE", d->name);
-	ADD("ADE_DS", r->ds);
-	ADD("ADE_INTERVAL_START", r->istart);
-	ADD("ADE_INTERVAL_END", r->iend);
-	ADD("ADE_RUN_ID", r->row.run_id);
+	RUNWIDE(ENVC_DS);
+	RUNWIDE(ENVC_ISTART);
+	RUNWIDE(ENVC_IEND);
+	RUNWIDE(ENVC_RUN_ID);
 	ADD("ADE_ATTEMPT", attempt);
-	ADD("ADE_BATCH", "");
-	ADD("ADE_HOME", ex->o.home);
-	ADD("ADE_WAREHOUSE", home_wh);
+	RUNWIDE(ENVC_BATCH);
+	RUNWIDE(ENVC_HOME);
+	RUNWIDE(ENVC_WAREHOUSE);
 	ADD("ADE_OUT", out);
 	ADD("ADE_CONFIG", config);
 	if (d->with->child) {
-		char *pos = ade_xasprintf("%s/config.pos.json", r->st[i].dir);
-		ADD("ADE_CONFIG_POS", pos);
-		free(pos);
+		own[k] = ade_xconcat("ADE_CONFIG_POS=", r->st[i].dir, "/config.pos.json", NULL);
+		envp[m++] = own[k++];
 	}
-	ADD("ADE_RUN_DIR", r->row.dir);
-	ADD("ADE_PIPELINE_FILE", r->p->path);
-	if (source)
-		ADD("ADE_SOURCE", source);
-	free(home_wh);
+	RUNWIDE(ENVC_RUN_DIR);
+	RUNWIDE(ENVC_PIPELINE_FILE);
+	if (r->envc[ENVC_SOURCE])
+		RUNWIDE(ENVC_SOURCE);
 	for (int j = 0; j < d->n_needs; j++) {
 		int u = d->needs[j];
-		struct ade_strbuf name = ADE_STRBUF_INIT;
-		ade_strbuf_adds(&name, "ADE_IN_");
-		for (const char *c = r->p->stages[u].name; *c; c++)
-			ade_strbuf_addc(&name, *c == '-' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
-		char *dir = r->st[u].reuse_dir ? ade_xstrdup(r->st[u].reuse_dir)
-					       : ade_xasprintf("%s/out", r->st[u].dir);
 		/* needs_done: made ahead for an all_success stage, whose needs will all have succeeded. */
-		if (needs_done || r->st[u].state == S_SUCCESS)
-			ADD(name.buf, dir);
-		free(dir);
-		ade_strbuf_release(&name);
+		if (!needs_done && r->st[u].state != S_SUCCESS)
+			continue;
+		struct ade_strbuf e = ADE_STRBUF_INIT;
+		ade_strbuf_adds(&e, "ADE_IN_");
+		for (const char *c = r->p->stages[u].name; *c; c++)
+			ade_strbuf_addc(&e, *c == '-' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
+		ade_strbuf_addc(&e, '=');
+		if (r->st[u].reuse_dir) {
+			ade_strbuf_adds(&e, r->st[u].reuse_dir);
+		} else {
+			ade_strbuf_adds(&e, r->st[u].dir);
+			ade_strbuf_adds(&e, "/out");
+		}
+		own[k] = ade_strbuf_detach(&e);
+		envp[m++] = own[k++];
 	}
+#undef RUNWIDE
 #undef ADD
 	envp[m] = NULL;
 	*owned = own;
@@ -1177,7 +1239,7 @@ static char *config_path(struct run_rt *r, int i)
 {
 	if (!r->p->stages[i].with->child)
 		return ade_xstrdup(r->empty_config);
-	return ade_xasprintf("%s/config.json", r->st[i].dir);
+	return ade_xconcat(r->st[i].dir, "/config.json", NULL);
 }
 
 /*
@@ -1204,7 +1266,7 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 		return ade_error_set(err, ADE_EIO, "cannot create '%s': %s", t->dir, strerror(errno));
 	if (mkdirat(r->dirfd, rel_out, 0755) < 0) {
 		/* Left by an attempt that was never recorded: never published, so not kept. */
-		char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, attempt);
+		char *out = attempt_path(t->dir, attempt, ".tmp");
 		ade_fs_remove_tree(out, NULL);
 		if (mkdirat(r->dirfd, rel_out, 0755) < 0)
 			rc = ade_error_set(err, ADE_EIO, "cannot create '%s': %s", out, strerror(errno));
@@ -1258,8 +1320,8 @@ static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
 	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
 	t->prep_n_owned = 0;
-	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
-	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt + 1);
+	char *out = attempt_path(t->dir, t->attempt + 1, ".tmp");
+	char *log = attempt_path(t->dir, t->attempt + 1, ".log");
 	close(t->prep_logfd);
 	t->prep_logfd = -1;
 	unlink(log);
@@ -1557,12 +1619,17 @@ static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_do
 	char *source = NULL, **argv;
 	int rc = 0;
 
-	if (r->p->source && (rc = ade_template_render(r->p->source, &v, &source, err)))
-		return rc;
-	if (source && source[0] != '/') {
-		char *abs = ade_xasprintf("%s/%s", r->p->dir, source);
+	if (!r->envc_ready) {
+		/* source: renders from the run's values alone: once per run, with the rest. */
+		if (r->p->source && (rc = ade_template_render(r->p->source, &v, &source, err)))
+			return rc;
+		if (source && source[0] != '/') {
+			char *abs = ade_xconcat(r->p->dir, "/", source, NULL);
+			free(source);
+			source = abs;
+		}
+		env_common(ex, r, source);
 		free(source);
-		source = abs;
 	}
 	argv = ade_xcalloc((size_t)d->argc + 1, sizeof(char *));
 	argv[0] = ade_xstrdup(d->exe);
@@ -1572,16 +1639,14 @@ static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_do
 		for (int k = 0; k < d->argc; k++)
 			free(argv[k]);
 		free(argv);
-		free(source);
 		return rc;
 	}
-	char *out = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt + 1);
+	char *out = attempt_path(t->dir, t->attempt + 1, ".tmp");
 	char *config = config_path(r, i);
-	*envp_out = build_env(ex, r, i, out, config, source, needs_done, owned, n_owned);
+	*envp_out = build_env(ex, r, i, out, config, needs_done, owned, n_owned);
 	*argv_out = argv;
 	free(out);
 	free(config);
-	free(source);
 	return 0;
 }
 
@@ -1629,7 +1694,7 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	t->attempt++;
 	t->tries++;
 	t->reason = NULL;
-	log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
+	log = attempt_path(t->dir, t->attempt, ".log");
 
 	t->start_ns = ade_now_mono_ns();
 	int64_t ticks = ade_proc_ticks_now();
@@ -1744,9 +1809,9 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	struct ade_stage_def *d = &r->p->stages[i];
 	struct stage_rt *t = &r->st[i];
 	struct ade_attempt_end e = {0};
-	char *tmp = ade_xasprintf("%s/attempt-%d.tmp", t->dir, t->attempt);
-	char *log = ade_xasprintf("%s/attempt-%d.log", t->dir, t->attempt);
-	char *out = ade_xasprintf("%s/out", t->dir);
+	char *tmp = attempt_path(t->dir, t->attempt, ".tmp");
+	char *log = attempt_path(t->dir, t->attempt, ".log");
+	char *out = ade_xconcat(t->dir, "/out", NULL);
 	int code = -1, sig = 0, ok;
 	char what[96];
 
@@ -1797,7 +1862,7 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 		 * violations) are what the user needs to see, so they are kept
 		 * under a name no downstream stage reads.
 		 */
-		char *kept = ade_xasprintf("%s/attempt-%d.rejected", t->dir, t->attempt);
+		char *kept = attempt_path(t->dir, t->attempt, ".rejected");
 		if (rename(tmp, kept) < 0)
 			ade_fs_remove_tree(tmp, NULL);
 		free(kept);

@@ -120,6 +120,20 @@ static void test_string_helpers(void **state)
 	free(s);
 }
 
+static void test_xconcat(void **state)
+{
+	(void)state;
+	char *s = ade_xconcat("ADE_DS", "=", "2026-01-01", NULL);
+	assert_string_equal(s, "ADE_DS=2026-01-01");
+	free(s);
+	s = ade_xconcat("", NULL);
+	assert_string_equal(s, "");
+	free(s);
+	s = ade_xconcat("/h", "/", "", "s0", "/out", NULL);
+	assert_string_equal(s, "/h/s0/out");
+	free(s);
+}
+
 static void test_duration_ok(void **state)
 {
 	static const struct {
@@ -233,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf_add_variants),
 		cmocka_unit_test(test_strbuf_detach),
 		cmocka_unit_test(test_string_helpers),
+		cmocka_unit_test(test_xconcat),
 		cmocka_unit_test(test_duration_ok),
 		cmocka_unit_test(test_duration_refusals),
 		cmocka_unit_test(test_format_utc),
