@@ -81,6 +81,9 @@ struct stage_rt {
 	/* db_commit's bookkeeping: the latest OP_STAGE of this stage in the batch. */
 	int64_t commit_gen;
 	int commit_op;
+	/* ... and its latest OP_ATTEMPT_START, which its end may join. */
+	int64_t start_gen;
+	int start_op;
 };
 
 /* The run-wide entries of a stage's environment (run_rt.envc), in the contract's order. */
@@ -182,7 +185,7 @@ struct ade_exec {
 	 * commit overlaps the new stages' exec instead of delaying them.
 	 */
 	struct db_op {
-		enum { OP_NONE, OP_STAGE, OP_ATTEMPT_START, OP_ATTEMPT_END } kind;
+		enum { OP_NONE, OP_STAGE, OP_ATTEMPT_START, OP_ATTEMPT_END, OP_ATTEMPT_FULL } kind;
 		struct run_rt *r;
 		int i;
 		int attempt;
@@ -570,6 +573,26 @@ static void db_collapse(struct ade_exec *ex)
 		}
 		op->kind = OP_NONE;
 	}
+	/*
+	 * An attempt that started and ended within the batch is one INSERT
+	 * of the whole row instead of an INSERT and an UPDATE: most stages
+	 * of a chain of short ones.
+	 */
+	for (int k = 0; k < ex->n_ops; k++) {
+		struct db_op *op = &ex->ops[k];
+		struct stage_rt *t = &op->r->st[op->i];
+		if (op->kind == OP_ATTEMPT_START) {
+			t->start_gen = ex->commit_gen;
+			t->start_op = k;
+		} else if (op->kind == OP_ATTEMPT_END && t->start_gen == ex->commit_gen &&
+			   ex->ops[t->start_op].attempt == op->attempt) {
+			struct db_op *start = &ex->ops[t->start_op];
+			start->kind = OP_ATTEMPT_FULL;
+			start->end = op->end;
+			op->kind = OP_NONE;
+			t->start_gen = 0;
+		}
+	}
 }
 
 /*
@@ -605,6 +628,13 @@ static void db_write(struct ade_state *state, struct db_op *ops, int n)
 		case OP_ATTEMPT_END:
 			rc = ade_state_attempt_end(state, run_id, stage, op->attempt, &op->end, &err);
 			break;
+		case OP_ATTEMPT_FULL: {
+			char *log = attempt_path(op->r->st[op->i].dir, op->attempt, ".log");
+			rc = ade_state_attempt_record(state, run_id, stage, op->attempt, op->pid,
+						      op->pid_start, op->at_us, log, &op->end, &err);
+			free(log);
+			break;
+		}
 		}
 		if (rc)
 			ade_log_warn("%s", err.msg);

@@ -167,7 +167,7 @@ int ade_state_commit(struct ade_state *st, struct ade_error *err)
 	return rc;
 }
 
-enum { STMT_STAGE_SET, STMT_ATTEMPT_START, STMT_ATTEMPT_END, STMT_STAGE_GET };
+enum { STMT_STAGE_SET, STMT_ATTEMPT_START, STMT_ATTEMPT_END, STMT_STAGE_GET, STMT_ATTEMPT_FULL };
 
 /*
  * A statement prepared once per handle: the executor writes a few rows per
@@ -580,6 +580,42 @@ int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *
 	sqlite3_bind_text(s, 11, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 12, attempt);
 	return step_cached(st, s, err, "update attempt");
+}
+
+int ade_state_attempt_record(struct ade_state *st, const char *run_id, const char *stage,
+			     int attempt, int pid, int64_t pid_start, int64_t started_us,
+			     const char *log_path, const struct ade_attempt_end *e,
+			     struct ade_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char started[32], ended[32];
+
+	ade_format_utc(started_us ? started_us : ade_now_wall_us(), started);
+	ade_format_utc(e->ended_us ? e->ended_us : ade_now_wall_us(), ended);
+	s = cached(st, STMT_ATTEMPT_FULL,
+		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, pid_start, "
+		   "started_at, log_path, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
+		   "signal, reason) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, attempt);
+	sqlite3_bind_text(s, 4, e->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, pid);
+	sqlite3_bind_int64(s, 6, pid_start);
+	sqlite3_bind_text(s, 7, started, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, log_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, ended, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 10, e->wall_ms);
+	sqlite3_bind_double(s, 11, e->user_ms);
+	sqlite3_bind_double(s, 12, e->sys_ms);
+	sqlite3_bind_int64(s, 13, e->maxrss_kb);
+	if (e->exit_code >= 0)
+		sqlite3_bind_int(s, 14, e->exit_code);
+	if (e->signal)
+		sqlite3_bind_int(s, 15, e->signal);
+	if (e->reason)
+		sqlite3_bind_text(s, 16, e->reason, -1, SQLITE_STATIC);
+	return step_cached(st, s, err, "insert attempt");
 }
 
 int ade_state_attempt_running(struct ade_state *st, const char *run_id, const char *stage,

@@ -17,7 +17,7 @@ struct ade_state {
 	sqlite3 *db;
 	char *path;
 	/* Statements the executor runs per stage, prepared once (owned). */
-	sqlite3_stmt *cache[4];
+	sqlite3_stmt *cache[5];
 };
 
 /* Opens (creating and migrating) home/state.db. */
@@ -109,6 +109,16 @@ struct ade_attempt_end {
 
 int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *stage,
 			  int attempt, const struct ade_attempt_end *e, struct ade_error *err);
+
+/*
+ * An attempt's start and end in one row written once: what
+ * ade_state_attempt_start then ade_state_attempt_end leave, for an attempt
+ * that started and ended between two of the executor's commits.
+ */
+int ade_state_attempt_record(struct ade_state *st, const char *run_id, const char *stage,
+			     int attempt, int pid, int64_t pid_start, int64_t started_us,
+			     const char *log_path, const struct ade_attempt_end *e,
+			     struct ade_error *err);
 
 /* The last attempt of a stage still marked running, if any (caller releases). */
 int ade_state_attempt_running(struct ade_state *st, const char *run_id, const char *stage,

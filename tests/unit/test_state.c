@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "core/util.h"
 #include "scheduler/state.h"
 #include "testutil.h"
 
@@ -343,6 +344,23 @@ static void test_attempts(void **state)
 	v = query_text(f->st.db, "SELECT count(*) FROM attempts");
 	assert_string_equal(v, "2");
 	free(v);
+
+	/* Start and end written as one row: the same row as the two calls leave. */
+	assert_int_equal(ade_state_attempt_record(&f->st, r.run_id, "load", 1, 4242, 99,
+						  (int64_t)1767616496 * 1000000, "/l/1.log", &e1,
+						  &err),
+			 0);
+	const char *cols = "state, pid, pid_start, started_at, ended_at, wall_ms, user_ms, sys_ms, "
+			   "maxrss_kb, exit_code, signal, reason, log_path";
+	char *q1 = ade_xasprintf("SELECT %s FROM attempts WHERE stage='train' AND attempt=1", cols);
+	char *q2 = ade_xasprintf("SELECT %s FROM attempts WHERE stage='load' AND attempt=1", cols);
+	char *sq = ade_xasprintf("SELECT count(*) FROM (%s EXCEPT %s)", q1, q2);
+	v = query_text(f->st.db, sq);
+	assert_string_equal(v, "0");
+	free(v);
+	free(sq);
+	free(q1);
+	free(q2);
 	ade_run_row_release(&r);
 }
 
