@@ -553,29 +553,39 @@ int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char
 	return step_cached(st, s, err, "insert attempt");
 }
 
+/*
+ * Binds an attempt's end to parameters at, at+1, ... in the order state,
+ * ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, signal,
+ * reason; ended holds the formatted end time, which s borrows.
+ */
+static void bind_end(sqlite3_stmt *s, int at, const struct ade_attempt_end *e, char ended[32])
+{
+	ade_format_utc(e->ended_us ? e->ended_us : ade_now_wall_us(), ended);
+	sqlite3_bind_text(s, at, e->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, at + 1, ended, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, at + 2, e->wall_ms);
+	sqlite3_bind_double(s, at + 3, e->user_ms);
+	sqlite3_bind_double(s, at + 4, e->sys_ms);
+	sqlite3_bind_int64(s, at + 5, e->maxrss_kb);
+	if (e->exit_code >= 0)
+		sqlite3_bind_int(s, at + 6, e->exit_code);
+	if (e->signal)
+		sqlite3_bind_int(s, at + 7, e->signal);
+	if (e->reason)
+		sqlite3_bind_text(s, at + 8, e->reason, -1, SQLITE_STATIC);
+}
+
 int ade_state_attempt_end(struct ade_state *st, const char *run_id, const char *stage,
 			  int attempt, const struct ade_attempt_end *e, struct ade_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	char now[32];
 
-	ade_format_utc(e->ended_us ? e->ended_us : ade_now_wall_us(), now);
 	s = cached(st, STMT_ATTEMPT_END,
 		   "UPDATE attempts SET state=?, ended_at=?, wall_ms=?, user_ms=?, sys_ms=?, "
 		   "maxrss_kb=?, exit_code=?, signal=?, reason=? "
 		   "WHERE run_id=? AND stage=? AND attempt=?");
-	sqlite3_bind_text(s, 1, e->state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 3, e->wall_ms);
-	sqlite3_bind_double(s, 4, e->user_ms);
-	sqlite3_bind_double(s, 5, e->sys_ms);
-	sqlite3_bind_int64(s, 6, e->maxrss_kb);
-	if (e->exit_code >= 0)
-		sqlite3_bind_int(s, 7, e->exit_code);
-	if (e->signal)
-		sqlite3_bind_int(s, 8, e->signal);
-	if (e->reason)
-		sqlite3_bind_text(s, 9, e->reason, -1, SQLITE_STATIC);
+	bind_end(s, 1, e, now);
 	sqlite3_bind_text(s, 10, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 11, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 12, attempt);
@@ -591,30 +601,18 @@ int ade_state_attempt_record(struct ade_state *st, const char *run_id, const cha
 	char started[32], ended[32];
 
 	ade_format_utc(started_us ? started_us : ade_now_wall_us(), started);
-	ade_format_utc(e->ended_us ? e->ended_us : ade_now_wall_us(), ended);
 	s = cached(st, STMT_ATTEMPT_FULL,
-		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, pid_start, "
-		   "started_at, log_path, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, exit_code, "
-		   "signal, reason) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, pid, pid_start, "
+		   "started_at, log_path, state, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, "
+		   "exit_code, signal, reason) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, attempt);
-	sqlite3_bind_text(s, 4, e->state, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 5, pid);
-	sqlite3_bind_int64(s, 6, pid_start);
-	sqlite3_bind_text(s, 7, started, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 8, log_path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 9, ended, -1, SQLITE_STATIC);
-	sqlite3_bind_double(s, 10, e->wall_ms);
-	sqlite3_bind_double(s, 11, e->user_ms);
-	sqlite3_bind_double(s, 12, e->sys_ms);
-	sqlite3_bind_int64(s, 13, e->maxrss_kb);
-	if (e->exit_code >= 0)
-		sqlite3_bind_int(s, 14, e->exit_code);
-	if (e->signal)
-		sqlite3_bind_int(s, 15, e->signal);
-	if (e->reason)
-		sqlite3_bind_text(s, 16, e->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, pid);
+	sqlite3_bind_int64(s, 5, pid_start);
+	sqlite3_bind_text(s, 6, started, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, log_path, -1, SQLITE_STATIC);
+	bind_end(s, 8, e, ended);
 	return step_cached(st, s, err, "insert attempt");
 }
 
