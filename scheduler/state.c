@@ -9,9 +9,11 @@
 #include "core/util.h"
 #include "core/uuid.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +76,8 @@ int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err
 	if ((rc = ade_fs_mkdirs(home, err)))
 		return rc;
 	st->path = ade_xasprintf("%s/state.db", home);
+	struct stat sb;
+	int fresh = stat(st->path, &sb) < 0 && errno == ENOENT;
 	if (sqlite3_open_v2(st->path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
@@ -88,8 +92,14 @@ int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err
 	 * writes; synchronous=NORMAL keeps commits durable up to the last
 	 * checkpoint, which is what a scheduler needs to resume.
 	 */
-	if ((rc = ade_state_exec(st, "PRAGMA journal_mode=WAL", err)) ||
-	    (rc = ade_state_exec(st, "PRAGMA synchronous=NORMAL", err)) ||
+	/*
+	 * A file this call creates holds nothing to lose until its schema is
+	 * in: switching it to WAL and creating the tables need not wait for
+	 * the disk (four fsyncs, most of a fresh home's first ade run start).
+	 */
+	if ((fresh && (rc = ade_state_exec(st, "PRAGMA synchronous=OFF", err))) ||
+	    (rc = ade_state_exec(st, "PRAGMA journal_mode=WAL", err)) ||
+	    (!fresh && (rc = ade_state_exec(st, "PRAGMA synchronous=NORMAL", err))) ||
 	    (rc = ade_state_exec(st, "PRAGMA foreign_keys=ON", err)))
 		goto fail;
 	/*
@@ -133,6 +143,8 @@ int ade_state_open(struct ade_state *st, const char *home, struct ade_error *err
 			ade_state_exec(st, "ROLLBACK", NULL);
 			goto fail;
 		}
+		if (fresh && (rc = ade_state_exec(st, "PRAGMA synchronous=NORMAL", err)))
+			goto fail;
 	}
 	return 0;
 fail:
