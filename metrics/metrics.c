@@ -258,17 +258,14 @@ static int render_runs(struct render *r, sqlite3 *db, struct ade_error *err)
 	/*
 	 * The last attempt of each stage of that run; a stage reused from an
 	 * earlier run (--only) has no attempt in it and only its state counts.
-	 * The attempts are read in one pass: with max(), SQLite takes the bare
-	 * columns from the row that has the maximum; a subquery per stage
-	 * looking for its last attempt cost three index searches a stage.
 	 */
 	if (sqlite3_prepare_v2(
 		    db,
 		    "SELECT s.stage, s.state, s.attempts, a.wall_ms, "
 		    "coalesce(a.user_ms,0)+coalesce(a.sys_ms,0), a.maxrss_kb FROM stages s "
-		    "LEFT JOIN (SELECT stage, max(attempt), wall_ms, user_ms, sys_ms, maxrss_kb "
-		    "FROM attempts WHERE run_id=?1 GROUP BY stage) a ON a.stage=s.stage "
-		    "WHERE s.run_id=?1 ORDER BY s.stage",
+		    "LEFT JOIN attempts a ON a.run_id=s.run_id AND a.stage=s.stage AND "
+		    "a.attempt=(SELECT max(attempt) FROM attempts b WHERE b.run_id=s.run_id AND "
+		    "b.stage=s.stage) WHERE s.run_id=?1 ORDER BY s.stage",
 		    -1, &st, NULL) != SQLITE_OK) {
 		sqlite3_finalize(s);
 		return db_err(db, err, "stages of the last runs");
