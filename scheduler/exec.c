@@ -721,8 +721,15 @@ static int64_t group_commit(struct ade_exec *ex)
 	int64_t now = ade_now_mono_ns();
 	if (ex->n_running == 0 || now - ex->last_commit_ns >= COMMIT_GROUP_NS) {
 		db_hand_over(ex);
-		/* Still queued behind a batch being written: look again soon. */
-		return ex->n_ops ? 1000000 : -1;
+		/*
+		 * Still queued behind a batch being written: look again soon,
+		 * but not every millisecond while stages run.  Each of those
+		 * wake-ups took the CPU from the running stage; a stage's end
+		 * brings the loop round anyway.
+		 */
+		if (!ex->n_ops)
+			return -1;
+		return ex->n_running ? COMMIT_GROUP_NS / 4 : 1000000;
 	}
 	return ex->last_commit_ns + COMMIT_GROUP_NS - now;
 }
