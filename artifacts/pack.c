@@ -627,6 +627,15 @@ struct ade_artifacts_cache {
 	pthread_mutex_t mu; /* guards runs[]; a run's own data has one user at a time */
 	struct art_run **runs;
 	int n, cap;
+	/*
+	 * collect_stage's hashing tools, made at the first file that has
+	 * bytes and kept: a fetch of SHA-256 and a 1 MiB buffer (an mmap and
+	 * a munmap, whose TLB flush interrupts the executor's CPU) per stage
+	 * were most of collecting a quiet stage's folder.  Owned.
+	 */
+	EVP_MD *sha256;
+	EVP_MD_CTX *ctx;
+	unsigned char *buf;
 };
 
 struct ade_artifacts_cache *ade_artifacts_cache_new(void)
@@ -658,6 +667,9 @@ void ade_artifacts_cache_free(struct ade_artifacts_cache *c)
 	for (int i = 0; i < c->n; i++)
 		art_run_free(c->runs[i]);
 	free(c->runs);
+	EVP_MD_CTX_free(c->ctx);
+	EVP_MD_free(c->sha256);
+	free(c->buf);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -714,7 +726,7 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 	if (r->off || ade_strmap_get(&r->done, stage) >= 0 || strchr(stage, '/') ||
 	    stage[0] == '.')
 		return;
-	char *abs = ade_xasprintf("%s/%s", ev->run_dir, stage);
+	char *abs = ade_xconcat(ev->run_dir, "/", stage, NULL);
 	int fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct entries es = {0};
 	struct stat sb;
@@ -726,20 +738,21 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 		return;
 	}
 	free(abs);
-	char *frame = ade_xasprintf("%s/out/frame", stage);
-	EVP_MD *sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	unsigned char *buf = ade_xmalloc(CHUNK);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char *frame = ade_xconcat(stage, "/out/frame", NULL);
 	char msg[ADE_ERROR_MSG_MAX];
-	for (int i = 0; i < es.n && sha256 && ctx; i++) {
+	for (int i = 0; i < es.n; i++) {
 		struct entry *e = &es.v[i];
-		if (e->type == E_FILE && !under(e->rel, frame) &&
-		    hash_file(e->abs, e->size, buf, ctx, sha256, e->sha, msg, sizeof(msg)))
+		if (e->type != E_FILE || under(e->rel, frame))
+			continue;
+		if (e->size && !c->buf) {
+			c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+			c->ctx = EVP_MD_CTX_new();
+			c->buf = ade_xmalloc(CHUNK);
+		}
+		if ((e->size && (!c->sha256 || !c->ctx)) ||
+		    hash_file(e->abs, e->size, c->buf, c->ctx, c->sha256, e->sha, msg, sizeof(msg)))
 			e->sha[0] = '\0'; /* the pack tries again and reports */
 	}
-	EVP_MD_CTX_free(ctx);
-	EVP_MD_free(sha256);
-	free(buf);
 	free(frame);
 	/* Moved into the run's entries, strings and all. */
 	for (int i = 0; i < es.n; i++) {

@@ -668,7 +668,7 @@ static int read_published(const char *out_dir, cJSON **result)
 	*result = NULL;
 	if (stat(out_dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return 0;
-	char *rp = ade_xasprintf("%s/result.json", out_dir);
+	char *rp = ade_xconcat(out_dir, "/result.json", NULL);
 	/* No result.json (a stage that wrote none) reads as no result. */
 	if (ade_json_read_file(rp, result, NULL))
 		*result = NULL;
@@ -684,8 +684,8 @@ static int read_published(const char *out_dir, cJSON **result)
 static void stage_add(const char *run_dir, const char *name, struct ade_lineage_results *cache,
 		      struct stage_in **st, int *n, int *cap)
 {
-	char *p = ade_xasprintf("%s/%s", run_dir, name);
-	char *outd = ade_xasprintf("%s/out", p);
+	char *p = ade_xconcat(run_dir, "/", name, NULL);
+	char *outd = ade_xconcat(p, "/out", NULL);
 	int hit = cache ? ade_strmap_get(&cache->map, p) : -1;
 	if (hit >= 0) {
 		if (*n == *cap) {
@@ -747,7 +747,7 @@ int ade_lineage_doc_opaque(const struct ade_lineage_run *run)
 	for (int k = 0; k < run->n_only; k++) {
 		if (!only_wanted(run, k))
 			continue;
-		char *key = ade_xasprintf("%s/%s", run->run_dir, run->only[k]);
+		char *key = ade_xconcat(run->run_dir, "/", run->only[k], NULL);
 		int hit = ade_strmap_get(&run->results->map, key);
 		if (hit >= 0) {
 			free(key);
@@ -756,7 +756,7 @@ int ade_lineage_doc_opaque(const struct ade_lineage_run *run)
 			continue;
 		}
 		/* Read once, as ade_lineage_doc_build would, and kept for it. */
-		char *outd = ade_xasprintf("%s/out", key);
+		char *outd = ade_xconcat(key, "/out", NULL);
 		cJSON *result = NULL;
 		int published = read_published(outd, &result);
 		free(outd);

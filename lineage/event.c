@@ -389,9 +389,10 @@ static cJSON *jobtype_facet(int stage_ev)
 static int facet_cache_fill(struct facet_cache *fc, const struct ade_lineage_config *c,
 			    const struct ade_exec_event *ev)
 {
-	char *key = ade_xasprintf("%s|%s|%s|%s|%s", ev->run_id ? ev->run_id : "",
-				  ev->interval_start ? ev->interval_start : "",
-				  ev->interval_end ? ev->interval_end : "", c->ns, ev->pipeline->name);
+	char *key = ade_xconcat(ev->run_id ? ev->run_id : "", "|",
+				ev->interval_start ? ev->interval_start : "", "|",
+				ev->interval_end ? ev->interval_end : "", "|", c->ns, "|",
+				ev->pipeline->name, NULL);
 	if (fc->key && !strcmp(fc->key, key)) {
 		free(key);
 		return 1;
