@@ -106,8 +106,23 @@ int ade_fs_sync_dir(const char *dir, struct ade_error *err)
 	return 0;
 }
 
+static int write_replace(const char *path, const void *data, size_t len, int durable,
+			 struct ade_error *err);
+
 int ade_fs_write_atomic(const char *path, const void *data, size_t len,
 			struct ade_error *err)
+{
+	return write_replace(path, data, len, 1, err);
+}
+
+int ade_fs_write_replace(const char *path, const void *data, size_t len,
+			 struct ade_error *err)
+{
+	return write_replace(path, data, len, 0, err);
+}
+
+static int write_replace(const char *path, const void *data, size_t len, int durable,
+			 struct ade_error *err)
 {
 	char *tmp = ade_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	const char *p = data;
@@ -130,7 +145,7 @@ int ade_fs_write_atomic(const char *path, const void *data, size_t len,
 		}
 		done += (size_t)n;
 	}
-	if (!rc && fsync(fd) < 0)
+	if (!rc && durable && fsync(fd) < 0)
 		rc = ade_error_set(err, ADE_EIO, "cannot fsync '%s': %s", tmp, strerror(errno));
 	close(fd);
 	if (!rc && rename(tmp, path) < 0)
@@ -138,7 +153,7 @@ int ade_fs_write_atomic(const char *path, const void *data, size_t len,
 				   strerror(errno));
 	if (rc) {
 		unlink(tmp);
-	} else {
+	} else if (durable) {
 		char *dir = ade_fs_dirname(path);
 		ade_fs_sync_dir(dir, NULL);
 		free(dir);

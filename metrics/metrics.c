@@ -453,7 +453,7 @@ int ade_metrics_write(const char *home, struct ade_error *err)
 	int rc;
 
 	if (!(rc = ade_metrics_render(home, &sb, err)) && !(rc = ade_fs_mkdirs(dir, err)))
-		rc = ade_fs_write_atomic(path, sb.buf ? sb.buf : "", sb.len, err);
+		rc = ade_fs_write_replace(path, sb.buf ? sb.buf : "", sb.len, err);
 	ade_strbuf_release(&sb);
 	free(path);
 	free(dir);

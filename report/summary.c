@@ -439,7 +439,7 @@ void ade_report_on_event(void *arg, const struct ade_exec_event *ev)
 	path = ade_xasprintf("%s/run_summary.json", ev->run_dir);
 	if (ade_report_run_summary(ev->home, p->name, ev->run_id, ev->run_dir, names, p->n_stages,
 				   &text, &err) ||
-	    ade_fs_write_atomic(path, text, strlen(text), &err))
+	    ade_fs_write_replace(path, text, strlen(text), &err))
 		/* The run's outcome stands; a missing summary is reported, not fatal. */
 		fprintf(stderr, "ade: %s %s run %d: no run_summary.json: %s\n", p->name, ev->ds,
 			ev->run_number, err.msg);
