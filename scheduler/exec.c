@@ -1203,7 +1203,7 @@ static void env_common(struct ade_exec *ex, struct run_rt *r, const char *source
  * stage's env:, then the contract.  The run-wide strings are borrowed from
  * r (env_common); the stage's own are returned in owned.
  */
-static char **build_env(struct ade_exec *ex, struct run_rt *r, int i, const char *out,
+static char **build_env(struct run_rt *r, int i, const char *out,
 			const char *config, int needs_done, char ***owned, int *n_owned)
 {
 	struct ade_stage_def *d = &r->p->stages[i];
@@ -1680,7 +1680,7 @@ static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_do
 	}
 	char *out = attempt_path(t->dir, t->attempt + 1, ".tmp");
 	char *config = config_path(r, i);
-	*envp_out = build_env(ex, r, i, out, config, needs_done, owned, n_owned);
+	*envp_out = build_env(r, i, out, config, needs_done, owned, n_owned);
 	*argv_out = argv;
 	free(out);
 	free(config);
