@@ -544,24 +544,35 @@ char *ade_state_stage_get(struct ade_state *st, const char *run_id, const char *
 	return state;
 }
 
-int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char *stage,
-			    int attempt, int pid, int64_t pid_start, int64_t started_us,
-			    const char *log_path, struct ade_error *err)
+/*
+ * Binds an attempt's key and start to parameters 1-7 (run_id, stage,
+ * attempt, pid, pid_start, started_at, log_path); started holds the
+ * formatted start time, which s borrows.
+ */
+static void bind_start(sqlite3_stmt *s, const char *run_id, const char *stage, int attempt,
+		       int pid, int64_t pid_start, int64_t started_us, const char *log_path,
+		       char started[32])
 {
-	sqlite3_stmt *s = NULL;
-	char now[32];
-
-	ade_format_utc(started_us ? started_us : ade_now_wall_us(), now);
-	s = cached(st, STMT_ATTEMPT_START,
-		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, state, pid, "
-		   "pid_start, started_at, log_path) VALUES(?,?,?,'running',?,?,?,?)");
+	ade_format_utc(started_us ? started_us : ade_now_wall_us(), started);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, attempt);
 	sqlite3_bind_int(s, 4, pid);
 	sqlite3_bind_int64(s, 5, pid_start);
-	sqlite3_bind_text(s, 6, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, started, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, log_path, -1, SQLITE_STATIC);
+}
+
+int ade_state_attempt_start(struct ade_state *st, const char *run_id, const char *stage,
+			    int attempt, int pid, int64_t pid_start, int64_t started_us,
+			    const char *log_path, struct ade_error *err)
+{
+	sqlite3_stmt *s = cached(st, STMT_ATTEMPT_START,
+				 "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, pid, "
+				 "pid_start, started_at, log_path, state) VALUES(?,?,?,?,?,?,?,'running')");
+	char started[32];
+
+	bind_start(s, run_id, stage, attempt, pid, pid_start, started_us, log_path, started);
 	return step_cached(st, s, err, "insert attempt");
 }
 
@@ -609,21 +620,14 @@ int ade_state_attempt_record(struct ade_state *st, const char *run_id, const cha
 			     const char *log_path, const struct ade_attempt_end *e,
 			     struct ade_error *err)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s = cached(st, STMT_ATTEMPT_FULL,
+				 "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, pid, pid_start, "
+				 "started_at, log_path, state, ended_at, wall_ms, user_ms, sys_ms, "
+				 "maxrss_kb, exit_code, signal, reason) "
+				 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	char started[32], ended[32];
 
-	ade_format_utc(started_us ? started_us : ade_now_wall_us(), started);
-	s = cached(st, STMT_ATTEMPT_FULL,
-		   "INSERT OR REPLACE INTO attempts(run_id, stage, attempt, pid, pid_start, "
-		   "started_at, log_path, state, ended_at, wall_ms, user_ms, sys_ms, maxrss_kb, "
-		   "exit_code, signal, reason) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, stage, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, attempt);
-	sqlite3_bind_int(s, 4, pid);
-	sqlite3_bind_int64(s, 5, pid_start);
-	sqlite3_bind_text(s, 6, started, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, log_path, -1, SQLITE_STATIC);
+	bind_start(s, run_id, stage, attempt, pid, pid_start, started_us, log_path, started);
 	bind_end(s, 8, e, ended);
 	return step_cached(st, s, err, "insert attempt");
 }
