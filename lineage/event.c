@@ -413,6 +413,43 @@ static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_e
 			  const char *stage_run_id, const char *event_type,
 			  struct facet_cache *fc, struct ade_lineage_results *results);
 
+/*
+ * The run whose lineage document an event reads: for a stage's event its
+ * needs' folders, and its own once it has published (complete).  The
+ * names go in *only, which the caller frees.
+ */
+static struct ade_lineage_run event_run(const struct ade_exec_event *ev, int complete,
+					struct ade_lineage_results *results, const char ***only)
+{
+	const struct ade_pipeline *p = ev->pipeline;
+	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
+				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id,
+				     .results = results};
+
+	*only = NULL;
+	if (ev->stage) {
+		int self = complete ? 1 : 0;
+		*only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(**only));
+		(*only)[0] = ev->stage->name;
+		for (int k = 0; k < ev->stage->n_needs; k++)
+			(*only)[k + self] = p->stages[ev->stage->needs[k]].name;
+		lr.only = *only;
+		lr.n_only = ev->stage->n_needs + self;
+	}
+	return lr;
+}
+
+/*
+ * An event's eventTime: when it happened, not when this (possibly later)
+ * worker got to it; an attempt that never started has only its end.
+ */
+static void event_time(const struct ade_exec_event *ev, int terminal, char out[32])
+{
+	int64_t at = terminal ? ev->end_us : ev->start_us > 0 ? ev->start_us : ev->end_us;
+
+	ade_format_utc(at > 0 ? at : ade_now_wall_us(), out);
+}
+
 cJSON *ade_lineage_event_build(const struct ade_lineage_config *c, const struct ade_exec_event *ev,
 			       const char *stage_run_id, const char *event_type)
 {
@@ -430,12 +467,7 @@ static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_e
 	char now[32];
 	cJSON *e = cJSON_CreateObject();
 
-	/*
-	 * When it happened, not when this (possibly later) worker got to it;
-	 * an attempt that never started has only its end.
-	 */
-	int64_t at = terminal ? ev->end_us : ev->start_us > 0 ? ev->start_us : ev->end_us;
-	ade_format_utc(at > 0 ? at : ade_now_wall_us(), now);
+	event_time(ev, terminal, now);
 	cJSON_AddStringToObject(e, "eventType", event_type);
 	cJSON_AddStringToObject(e, "eventTime", now);
 	cJSON_AddStringToObject(e, "producer", ADE_LINEAGE_PRODUCER);
@@ -495,20 +527,8 @@ static cJSON *event_build(const struct ade_lineage_config *c, const struct ade_e
 	cJSON *ins = cJSON_AddArrayToObject(e, "inputs");
 	cJSON *outs = cJSON_AddArrayToObject(e, "outputs");
 	cJSON *doc = NULL;
-	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
-				     .ds = ev->ds, .run_number = ev->run_number, .run_id = ev->run_id,
-				     .results = results};
-	const char **only = NULL;
-	if (stage_ev) {
-		/* The stage's own folder matters only once it has published. */
-		int self = complete ? 1 : 0;
-		only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(*only));
-		only[0] = ev->stage->name;
-		for (int k = 0; k < ev->stage->n_needs; k++)
-			only[k + self] = p->stages[ev->stage->needs[k]].name;
-		lr.only = only;
-		lr.n_only = ev->stage->n_needs + self;
-	}
+	const char **only;
+	struct ade_lineage_run lr = event_run(ev, complete, results, &only);
 	if (ev->run_dir && ade_lineage_doc_build(&lr, &doc, NULL))
 		doc = NULL;
 	free(only);
@@ -712,22 +732,14 @@ static char *event_text_opaque(const struct ade_lineage_config *c, const struct 
 	if (!ev->stage || !ev->run_dir || !results || (!complete && strcmp(event_type, "START")) ||
 	    !facet_cache_fill(fc, c, ev))
 		return NULL;
-	int self = complete ? 1 : 0;
-	const char **only = ade_xcalloc((size_t)ev->stage->n_needs + 1, sizeof(*only));
-	only[0] = ev->stage->name;
-	for (int k = 0; k < ev->stage->n_needs; k++)
-		only[k + self] = p->stages[ev->stage->needs[k]].name;
-	struct ade_lineage_run lr = {.home = ev->home, .run_dir = ev->run_dir, .pipeline = p->name,
-				     .ds = ev->ds, .run_number = ev->run_number,
-				     .run_id = ev->run_id, .results = results, .only = only,
-				     .n_only = ev->stage->n_needs + self};
+	const char **only;
+	struct ade_lineage_run lr = event_run(ev, complete, results, &only);
 	int opaque = ade_lineage_doc_opaque(&lr);
 	free(only);
 	if (!opaque)
 		return NULL;
 	char when[32];
-	int64_t at = complete ? ev->end_us : ev->start_us > 0 ? ev->start_us : ev->end_us;
-	ade_format_utc(at > 0 ? at : ade_now_wall_us(), when);
+	event_time(ev, complete, when);
 	struct ade_strbuf sb = ADE_STRBUF_INIT;
 	ade_strbuf_adds(&sb, "{\"eventType\":");
 	ade_json_put_string(&sb, event_type);
