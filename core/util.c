@@ -4,6 +4,7 @@
 #include "error.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -293,6 +294,11 @@ void ade_format_utc(int64_t us, char out[32])
 	put_digits(out + 14, (unsigned)(sod / 60 % 60), 2);
 	put_digits(out + 17, (unsigned)(sod % 60), 2);
 	put_digits(out + 20, (unsigned)(frac / 1000), 3);
+}
+
+double ade_ms_to_s(double ms)
+{
+	return round(ms * 1e3) / 1e6;
 }
 
 int ade_parse_duration_ms(const char *s, int64_t *ms)

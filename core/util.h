@@ -82,6 +82,12 @@ int64_t ade_now_mono_ns(void);
 int64_t ade_now_wall_us(void);
 /* Formats a wall time (us since epoch) as ISO 8601 UTC with milliseconds. */
 void ade_format_utc(int64_t us, char out[32]);
+/*
+ * Milliseconds as seconds, to the microsecond ade measures (NaN stays
+ * NaN): m / 10^6 prints in a few digits (ade_json_format_number), where
+ * ms / 1000 of a float could need seventeen.
+ */
+double ade_ms_to_s(double ms);
 
 /*
  * Parses a duration: "250ms", "5s", "10m", "2h", "1d", or a bare number of

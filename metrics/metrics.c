@@ -81,39 +81,12 @@ static void add_value(struct ade_strbuf *sb, double v)
 		ade_strbuf_adds(sb, "NaN");
 	} else if (isinf(v)) {
 		ade_strbuf_adds(sb, v > 0 ? "+Inf" : "-Inf");
-	} else if (fabs(v) < 1e15 && v == (double)(long long)v) {
-		/*
-		 * The range first: converting a double beyond long long's range
-		 * is undefined.  Digits by hand: a 1000-stage run has thousands
-		 * of integer samples, and printf was most of their cost.
-		 */
-		char d[24];
-		int n = 0;
-		long long i = (long long)v;
-		unsigned long long u = i < 0 ? 0ull - (unsigned long long)i : (unsigned long long)i;
-		do {
-			d[n++] = (char)('0' + u % 10);
-			u /= 10;
-		} while (u);
-		if (i < 0)
-			ade_strbuf_addc(sb, '-');
-		while (n > 0)
-			ade_strbuf_addc(sb, d[--n]);
 	} else {
-		/* The shortest text that reads back as v (core/json.h): cheaper than printf's. */
+		/* The shortest text that reads back as v, integers as digits (core/json.h). */
 		char t[32];
 		int n = ade_json_format_number(v, t);
 		ade_strbuf_add(sb, t, (size_t)n);
 	}
-}
-
-/*
- * Milliseconds as seconds, to the microsecond ade measures: a value with
- * six decimals prints at once, where ms / 1000 could need seventeen digits.
- */
-static double ms_to_s(double ms)
-{
-	return round(ms * 1e3) / 1e6;
 }
 
 /* A label value: backslash, double quote and newline escaped, per the format. */
@@ -291,9 +264,9 @@ static int render_runs(struct render *r, sqlite3 *db, struct ade_error *err)
 			       stage, NULL);
 			if (sqlite3_column_type(st, 3) == SQLITE_NULL)
 				continue;
-			sample(r, F_STAGE_DURATION, ms_to_s(sqlite3_column_double(st, 3)), "pipeline", p,
+			sample(r, F_STAGE_DURATION, ade_ms_to_s(sqlite3_column_double(st, 3)), "pipeline", p,
 			       "stage", stage, NULL);
-			sample(r, F_STAGE_CPU, ms_to_s(sqlite3_column_double(st, 4)), "pipeline", p,
+			sample(r, F_STAGE_CPU, ade_ms_to_s(sqlite3_column_double(st, 4)), "pipeline", p,
 			       "stage", stage, NULL);
 			if (sqlite3_column_type(st, 5) != SQLITE_NULL)
 				sample(r, F_STAGE_RSS, sqlite3_column_double(st, 5) * 1024.0, "pipeline", p,

@@ -217,16 +217,6 @@ static void put_num(struct ade_strbuf *sb, const char *key, double v)
 	ade_json_put_number(sb, v);
 }
 
-/*
- * Milliseconds as seconds, to the microsecond the times are measured in:
- * printed as few digits (ade_json_format_number finds m / 10^6 at once,
- * where the division by 1000 of a float left 17 digits to print).
- */
-static double ms_to_s(double ms)
-{
-	return isnan(ms) ? NAN : round(ms * 1e3) / 1e6;
-}
-
 static const char *stage_text(struct ade_strbuf *sb, const struct stage_row *r,
 			      const char *name, double *total_s)
 {
@@ -241,14 +231,14 @@ static const char *stage_text(struct ade_strbuf *sb, const struct stage_row *r,
 	int a = r->have_last;
 	put_str(sb, "started_at", a ? r->started_at : NULL);
 	put_str(sb, "ended_at", a ? r->ended_at : NULL);
-	put_num(sb, "duration_s", a ? ms_to_s(r->wall_ms) : NAN);
-	put_num(sb, "user_s", a ? ms_to_s(r->user_ms) : NAN);
-	put_num(sb, "sys_s", a ? ms_to_s(r->sys_ms) : NAN);
+	put_num(sb, "duration_s", a ? ade_ms_to_s(r->wall_ms) : NAN);
+	put_num(sb, "user_s", a ? ade_ms_to_s(r->user_ms) : NAN);
+	put_num(sb, "sys_s", a ? ade_ms_to_s(r->sys_ms) : NAN);
 	put_num(sb, "peak_rss_kb", a ? r->maxrss_kb : NAN);
 	put_num(sb, "exit_code", a ? r->exit_code : NAN);
 	put_num(sb, "signal", a ? r->signal : NAN);
 	put_str(sb, "reason", a ? r->reason : NULL);
-	put_num(sb, "all_attempts_s", ms_to_s(r->all_ms));
+	put_num(sb, "all_attempts_s", ade_ms_to_s(r->all_ms));
 	ade_strbuf_addc(sb, '}');
 	if (!isnan(r->all_ms))
 		*total_s += r->all_ms / 1000;

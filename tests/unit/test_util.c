@@ -6,8 +6,10 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -134,6 +136,18 @@ static void test_xconcat(void **state)
 	free(s);
 }
 
+static void test_ms_to_s(void **state)
+{
+	(void)state;
+	assert_true(ade_ms_to_s(0.712) == 712 / 1e6);
+	assert_true(ade_ms_to_s(1500) == 1.5);
+	assert_true(ade_ms_to_s(0.0004) == 0); /* below the microsecond */
+	assert_true(isnan(ade_ms_to_s(NAN)));
+	char t[32];
+	ade_json_format_number(ade_ms_to_s(12.345678), t);
+	assert_string_equal(t, "0.012346");
+}
+
 static void test_duration_ok(void **state)
 {
 	static const struct {
@@ -248,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_strbuf_detach),
 		cmocka_unit_test(test_string_helpers),
 		cmocka_unit_test(test_xconcat),
+		cmocka_unit_test(test_ms_to_s),
 		cmocka_unit_test(test_duration_ok),
 		cmocka_unit_test(test_duration_refusals),
 		cmocka_unit_test(test_format_utc),
