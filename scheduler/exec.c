@@ -172,6 +172,12 @@ static char *attempt_path(const char *dir, int attempt, const char *suffix)
 	return ade_xconcat(dir, "/attempt-", num, suffix, NULL);
 }
 
+/* The sooner of two delays in ns, where -1 is none. */
+static int64_t earlier(int64_t a, int64_t b)
+{
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
 struct ade_exec {
 	struct ade_state *state;
 	struct ade_exec_opts o;
@@ -734,7 +740,7 @@ static int64_t group_commit(struct ade_exec *ex)
 	return ex->last_commit_ns + COMMIT_GROUP_NS - now;
 }
 
-static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i);
+static void discard_prep(struct run_rt *r, int i);
 static void evaluate(struct ade_exec *ex, struct run_rt *r, int i);
 
 static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate s,
@@ -747,7 +753,7 @@ static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate 
 		r->n_done++;
 	t->state = s;
 	if (now_terminal)
-		discard_prep(ex, r, i);
+		discard_prep(r, i);
 	struct db_op *op = push_op(ex, OP_STAGE, r, i);
 	op->state = sstate_name[s];
 	op->attempt = t->attempt;
@@ -1347,11 +1353,10 @@ static int prep_take(struct stage_rt *t)
 }
 
 /* Undoes prepare_files() for a stage that will not run after all. */
-static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
+static void discard_prep(struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
 
-	(void)ex;
 	if (!prep_take(t))
 		return;
 	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
@@ -2302,8 +2307,7 @@ static int64_t activate_runs(struct ade_exec *ex, int *n_active, int *pending, i
 		if (r->p->wait_for) {
 			char *path = NULL;
 			if (r->sensor_next_ns > now) {
-				int64_t d = r->sensor_next_ns - now;
-				next = next < 0 || d < next ? d : next;
+				next = earlier(next, r->sensor_next_ns - now);
 				continue;
 			}
 			if (!sensor_ready(r, r->p->wait_for, ex->o.home, &path)) {
@@ -2315,8 +2319,7 @@ static int64_t activate_runs(struct ade_exec *ex, int *n_active, int *pending, i
 					if (!r->sensor_next_ns)
 						announce(ex, "%s %s waiting for %s", r->p->name, r->ds, path);
 					r->sensor_next_ns = now + r->p->wait_for->poke_ms * 1000000;
-					int64_t d = r->p->wait_for->poke_ms * 1000000;
-					next = next < 0 || d < next ? d : next;
+					next = earlier(next, r->p->wait_for->poke_ms * 1000000);
 				}
 				free(path);
 				continue;
@@ -2413,35 +2416,25 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		int64_t wait_ns = n_active ? timers(ex) : -1;
 		if (wait_ns == 0)
 			continue;
-		if (sensor_wake >= 0 && (wait_ns < 0 || sensor_wake < wait_ns))
-			wait_ns = sensor_wake;
-		if (keep && tick_wake >= 0 && (wait_ns < 0 || tick_wake < wait_ns))
-			wait_ns = tick_wake;
-		if (commit_wake >= 0 && (wait_ns < 0 || commit_wake < wait_ns))
-			wait_ns = commit_wake;
-		int64_t say_wake = say_flush(ex, ex->n_running == 0);
-		if (say_wake >= 0 && (wait_ns < 0 || say_wake < wait_ns))
-			wait_ns = say_wake;
+		wait_ns = earlier(wait_ns, sensor_wake);
+		if (keep)
+			wait_ns = earlier(wait_ns, tick_wake);
+		wait_ns = earlier(wait_ns, commit_wake);
+		wait_ns = earlier(wait_ns, say_flush(ex, ex->n_running == 0));
 		if (n_active && ex->n_running == 0 && wait_ns < 0 && !keep) {
 			/* Nothing runs and nothing is due: the plan is stuck. */
 			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");
 			goto out;
 		}
+		prep_ahead(ex, &set);
+		helper_wake(ex);
+		if (ex->o.on_wait)
+			wait_ns = earlier(wait_ns, ex->o.on_wait(ex->o.event_arg));
 		struct timespec ts, *tsp = NULL;
 		if (wait_ns >= 0) {
 			ts.tv_sec = wait_ns / 1000000000;
 			ts.tv_nsec = wait_ns % 1000000000;
 			tsp = &ts;
-		}
-		prep_ahead(ex, &set);
-		helper_wake(ex);
-		if (ex->o.on_wait) {
-			int64_t obs_wake = ex->o.on_wait(ex->o.event_arg);
-			if (obs_wake >= 0 && (!tsp || obs_wake < wait_ns)) {
-				ts.tv_sec = obs_wake / 1000000000;
-				ts.tv_nsec = obs_wake % 1000000000;
-				tsp = &ts;
-			}
 		}
 		siginfo_t info;
 		int sig = tsp ? sigtimedwait(&set, &info, tsp) : sigwaitinfo(&set, &info);
