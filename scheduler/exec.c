@@ -172,6 +172,16 @@ static char *attempt_path(const char *dir, int attempt, const char *suffix)
 	return ade_xconcat(dir, "/attempt-", num, suffix, NULL);
 }
 
+/*
+ * stage/attempt-N<suffix>, relative to the run folder (run_rt.dirfd), in
+ * out; stage names are at most 64 characters (the loader checks them).
+ */
+static const char *rel_attempt(char out[128], const char *stage, int attempt, const char *suffix)
+{
+	snprintf(out, 128, "%s/attempt-%d%s", stage, attempt, suffix);
+	return out;
+}
+
 /* The sooner of two delays in ns, where -1 is none. */
 static int64_t earlier(int64_t a, int64_t b)
 {
@@ -1302,8 +1312,8 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 	int attempt = t->attempt + 1, rc = 0;
 	char rel_out[128], rel_log[128];
 
-	snprintf(rel_out, sizeof(rel_out), "%s/attempt-%d.tmp", d->name, attempt);
-	snprintf(rel_log, sizeof(rel_log), "%s/attempt-%d.log", d->name, attempt);
+	rel_attempt(rel_out, d->name, attempt, ".tmp");
+	rel_attempt(rel_log, d->name, attempt, ".log");
 	/* A file in the way of the stage's folder shows up as ENOTDIR below. */
 	if (mkdirat(r->dirfd, d->name, 0755) < 0 && errno != EEXIST)
 		return ade_error_set(err, ADE_EIO, "cannot create '%s': %s", t->dir, strerror(errno));
@@ -1851,7 +1861,6 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	struct ade_stage_def *d = &r->p->stages[i];
 	struct stage_rt *t = &r->st[i];
 	struct ade_attempt_end e = {0};
-	char *tmp = attempt_path(t->dir, t->attempt, ".tmp");
 	char *log = attempt_path(t->dir, t->attempt, ".log");
 	char *out = ade_xconcat(t->dir, "/out", NULL);
 	int code = -1, sig = 0, ok;
@@ -1887,29 +1896,33 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 	if (t->pid > 0 && (t->reason || sig))
 		kill(-t->pid, SIGKILL); /* leftovers of the group die with the stage */
 	if (ok) {
-		char rel_tmp[128];
-		snprintf(rel_tmp, sizeof(rel_tmp), "%s/attempt-%d.tmp", d->name, t->attempt);
-		char rel_out[128];
+		char rel_tmp[128], rel_out[128];
 		snprintf(rel_out, sizeof(rel_out), "%s/out", d->name);
-		if (renameat(r->dirfd, rel_tmp, r->dirfd, rel_out) < 0) {
+		if (renameat(r->dirfd, rel_attempt(rel_tmp, d->name, t->attempt, ".tmp"), r->dirfd,
+			     rel_out) < 0) {
+			int why = errno;
 			ok = 0;
 			e.reason = "publish";
-			announce(ex, "%s %s %s: cannot publish '%s': %s", r->p->name, r->ds, d->name,
-				 tmp, strerror(errno));
+			announce(ex, "%s %s %s: cannot publish '%s/%s': %s", r->p->name, r->ds,
+				 d->name, r->row.dir, rel_tmp, strerror(why));
 		}
 	}
-	if (!ok && code == ADE_EXIT_DATA) {
-		/*
-		 * The data failed a check: the stage's reports (result.json,
-		 * violations) are what the user needs to see, so they are kept
-		 * under a name no downstream stage reads.
-		 */
-		char *kept = attempt_path(t->dir, t->attempt, ".rejected");
-		if (rename(tmp, kept) < 0)
+	if (!ok) {
+		char *tmp = attempt_path(t->dir, t->attempt, ".tmp");
+		if (code == ADE_EXIT_DATA) {
+			/*
+			 * The data failed a check: the stage's reports (result.json,
+			 * violations) are what the user needs to see, so they are
+			 * kept under a name no downstream stage reads.
+			 */
+			char *kept = attempt_path(t->dir, t->attempt, ".rejected");
+			if (rename(tmp, kept) < 0)
+				ade_fs_remove_tree(tmp, NULL);
+			free(kept);
+		} else {
 			ade_fs_remove_tree(tmp, NULL);
-		free(kept);
-	} else if (!ok) {
-		ade_fs_remove_tree(tmp, NULL);
+		}
+		free(tmp);
 	}
 	int retry = !ok && !ex->interrupted && t->tries <= d->retries &&
 		    wants_retry(d, code, sig, t->reason);
@@ -1958,7 +1971,6 @@ static void finish_attempt(struct ade_exec *ex, struct run_rt *r, int i, int sta
 			 d->name, what, t->attempt, t->attempt == 1 ? "" : "s", log);
 		print_log_tail(ex, log, 10);
 	}
-	free(tmp);
 	free(log);
 	free(out);
 }
