@@ -107,21 +107,6 @@ int ade_fs_sync_dir(const char *dir, struct ade_error *err)
 }
 
 static int write_replace(const char *path, const void *data, size_t len, int durable,
-			 struct ade_error *err);
-
-int ade_fs_write_atomic(const char *path, const void *data, size_t len,
-			struct ade_error *err)
-{
-	return write_replace(path, data, len, 1, err);
-}
-
-int ade_fs_write_replace(const char *path, const void *data, size_t len,
-			 struct ade_error *err)
-{
-	return write_replace(path, data, len, 0, err);
-}
-
-static int write_replace(const char *path, const void *data, size_t len, int durable,
 			 struct ade_error *err)
 {
 	char *tmp = ade_xasprintf("%s.tmp.%ld", path, (long)getpid());
@@ -161,6 +146,18 @@ static int write_replace(const char *path, const void *data, size_t len, int dur
 out:
 	free(tmp);
 	return rc;
+}
+
+int ade_fs_write_atomic(const char *path, const void *data, size_t len,
+			struct ade_error *err)
+{
+	return write_replace(path, data, len, 1, err);
+}
+
+int ade_fs_write_replace(const char *path, const void *data, size_t len,
+			 struct ade_error *err)
+{
+	return write_replace(path, data, len, 0, err);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
