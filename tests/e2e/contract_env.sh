@@ -66,4 +66,20 @@ for N in 1 2; do
   expect_line 'config={"k":"20260506"}' "$R/c/out/env.txt" "rendered"
   expect_line "ADE_CONFIG_POS=$R/c/config.pos.json" "$R/c/out/env.txt" "and its positions"
 done
+
+# A file where a stage's folder would go (left by hand in the run folder):
+# that stage fails with a message naming the path, its dependent is
+# upstream_failed, the others run, and nothing of the stage is published.
+case_ "a file in the way of a stage's folder"
+R3=$ADE_HOME/runs/ce/$D/run-3
+mkdir -p "$R3"
+echo "not a folder" > "$R3/load-it"
+ade_out out3 run ce.yaml --date $D --force
+expect_rc 1 "$RC" "the run fails"
+expect_grep "load-it: cannot create '$R3/load-it/attempt-1.tmp': Not a directory" out3 \
+  "the message names the path and the reason"
+expect_eq success "$(stage_state ce $D 3 a)" "a ran"
+expect_eq failed "$(stage_state ce $D 3 load-it)" "load-it failed"
+expect_eq upstream_failed "$(stage_state ce $D 3 c)" "c was not started"
+expect_eq "not a folder" "$(cat "$R3/load-it")" "the file in the way is left as it was"
 finish
