@@ -45,6 +45,10 @@ command -v gcc >/dev/null || die "gcc not found"
 command -v make >/dev/null || die "make not found"
 command -v ninja >/dev/null || die "ninja not found (Debian package ninja-build)"
 command -v sqlite3 >/dev/null || die "sqlite3 not found"
+case ${BENCH_FS:-image} in
+image | tmpdir) ;;
+*) die "BENCH_FS must be image or tmpdir, not '$BENCH_FS'" ;;
+esac
 
 base=$(mktemp -d "${TMPDIR:-/tmp}/ade-bench-scheduler.XXXXXX")
 work=$base
@@ -201,10 +205,11 @@ median() { sort -n "$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) 
 # paired A B: the median of the per-repetition ratios A/B.  The runners of
 # one repetition run within seconds of each other, so this follows the
 # machine's drift between minutes, which the ratio of two medians mixes in.
-paired() {
+paired_raw() {
 	paste "$work/t.$1" "$work/t.$2" | awk '{ print $1 / $2 }' | sort -g |
-		awk '{ v[NR] = $1 } END { printf "%.2fx", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+		awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+paired() { printf '%.2fx' "$(paired_raw "$1" "$2")"; }
 for r in $runners; do
 	eval "b_$r=\$(best \"\$work/t.$r\")"
 	eval "m_$r=\$(median \"\$work/t.$r\")"
@@ -271,9 +276,8 @@ out=$work/report.md
 		echo "| $r | $(ms "$b") | $(ms "$m") | $(us_per "$b") | $(us_per "$m") | $(ratio "$b_ade" "$b") | $(ratio "$m_ade" "$m") | $(paired ade "$r") | $rs | $sx |"
 	done
 	echo
-	pm=$(paired ade make)
-	verdict=$(echo "$pm" | awk '{ print ($1 + 0 <= 1.0) ? "met" : "NOT met" }')
-	echo "Target ade ≤ 1.0x make (home on the same file system; median of the per-repetition ratios): $verdict ($pm; ratio of the medians $(ratio "$m_ade" "$m_make")); ade over the spawn floor: $(awk -v a="$m_ade" -v f="$m_floor" -v n="$N" 'BEGIN { printf "%.0f", (a - f) / n / 1e3 }') µs/stage (median)."
+	verdict=$(paired_raw ade make | awk '{ print ($1 <= 1.0) ? "met" : "NOT met" }')
+	echo "Target ade ≤ 1.0x make (home on the same file system; median of the per-repetition ratios): $verdict ($(paired ade make); ratio of the medians $(ratio "$m_ade" "$m_make")); ade over the spawn floor: $(awk -v a="$m_ade" -v f="$m_floor" -v n="$N" 'BEGIN { printf "%.0f", (a - f) / n / 1e3 }') µs/stage (median)."
 	[ -z "$shm" ] || echo "With the home on tmpfs: ade_shm/make $(paired ade_shm make) (paired), $(ratio "$m_ade_shm" "$m_make") (medians)."
 	echo "Every ade run recorded $N successful attempts in state.db."
 } >"$out"
