@@ -225,7 +225,7 @@ void ade_cli_add_observers(struct ade_observers *obs, struct ade_exec_opts *o,
 	ao->cache = ade_artifacts_cache_new();
 	ade_observers_own(obs, artifacts_observer_free, ao);
 	ade_observers_add(obs, ade_report_on_event, NULL); /* first: the archive includes run_summary.json */
-	ade_observers_add(obs, ade_artifacts_on_event, ao);
+	ade_observers_add_after_async(obs, ade_artifacts_on_event, ao); /* uses what the worker collected */
 	if (lineage && ade_observers_add_async(obs, ade_lineage_on_event, lineage))
 		ade_observers_add(obs, ade_lineage_on_event, lineage);
 	/* Only at a run's end, from state.db: beside the summary and the archive. */

@@ -36,15 +36,44 @@ int ade_observers_add(struct ade_observers *o,
 	o->v[o->n].fn = fn;
 	o->v[o->n].arg = arg;
 	o->v[o->n].async = 0;
+	o->v[o->n].after_async = 0;
 	o->n++;
 	return 0;
 }
 
+int ade_observers_add_after_async(struct ade_observers *o,
+				  void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg)
+{
+	if (ade_observers_add(o, fn, arg))
+		return -1;
+	o->v[o->n - 1].after_async = 1;
+	return 0;
+}
+
+/* Blocks until the worker has handled every event queued before the last one. */
+static void catch_up(struct ade_observer_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->seq_wait = q->seq_in - 1;
+	while (q->seq_done < q->seq_wait)
+		pthread_cond_wait(&q->caught_up, &q->mu);
+	q->seq_wait = 0;
+	pthread_mutex_unlock(&q->mu);
+}
+
 static void deliver(const struct ade_observers *o, int async, const struct ade_exec_event *ev)
 {
-	for (int i = 0; i < o->n; i++)
-		if (o->v[i].async == async)
-			o->v[i].fn(o->v[i].arg, ev);
+	int waited = 0;
+
+	for (int i = 0; i < o->n; i++) {
+		if (o->v[i].async != async)
+			continue;
+		if (!async && !waited && o->v[i].after_async && ev->kind == ADE_EV_RUN_END && o->q) {
+			catch_up(o->q);
+			waited = 1;
+		}
+		o->v[i].fn(o->v[i].arg, ev);
+	}
 }
 
 static void *worker(void *arg)
@@ -160,17 +189,13 @@ void ade_observers_dispatch(void *arg, const struct ade_exec_event *ev)
 		if (!q->unwoken++)
 			q->unwoken_ns = ade_now_mono_ns();
 		/*
-		 * A run's end: what the worker gathered from the run's stages
-		 * (archived folders) must be complete before the synchronous
-		 * observers use it; the run's end event itself may still run.
+		 * A run's end: the worker starts on its backlog now, while the
+		 * synchronous observers that do not wait for it (the run's
+		 * summary) do their part.
 		 */
 		if (ev->kind == ADE_EV_RUN_END) {
 			pthread_cond_signal(&q->more);
 			q->unwoken = 0;
-			q->seq_wait = q->seq_in - 1;
-			while (q->seq_done < q->seq_wait)
-				pthread_cond_wait(&q->caught_up, &q->mu);
-			q->seq_wait = 0;
 		}
 		pthread_mutex_unlock(&q->mu);
 	}

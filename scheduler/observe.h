@@ -10,10 +10,12 @@
  * result.json files and append to a shared log) then overlaps the next
  * stage's process instead of delaying its start.  It sees every event, in
  * order, as a copy, possibly after the synchronous observers have seen
- * later events, with one exception: the synchronous observers see a run's
- * end (ADE_EV_RUN_END) only after the worker has handled every event
- * before it, so they may use what an asynchronous observer gathered from
- * the run's stages (the archive's collected folders).  ade_observers_close
+ * later events, with one exception: a synchronous observer added with
+ * ade_observers_add_after_async sees a run's end (ADE_EV_RUN_END) only
+ * after the worker has handled every event before it, so it may use what
+ * an asynchronous observer gathered from the run's stages (the archive's
+ * collected folders).  The synchronous observers added before it handle
+ * the run's end while the worker catches up.  ade_observers_close
  * waits for the worker to finish the queue, so every event is written
  * before ade exits.
  */
@@ -31,6 +33,7 @@ struct ade_observers {
 		void (*fn)(void *arg, const struct ade_exec_event *ev);
 		void *arg; /* borrowed: must outlive the executor */
 		int async;
+		int after_async; /* waits for the worker at a run's end */
 	} v[ADE_OBSERVERS_MAX];
 	int n;
 	struct ade_observer_queue *q; /* owned; made by the first async add */
@@ -45,6 +48,12 @@ struct ade_observers {
 int ade_observers_add(struct ade_observers *o,
 		      void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg);
 
+/*
+ * Adds a synchronous observer that gets a run's end only once the worker
+ * has handled every earlier event; returns as ade_observers_add.
+ */
+int ade_observers_add_after_async(struct ade_observers *o,
+				  void (*fn)(void *arg, const struct ade_exec_event *ev), void *arg);
 /*
  * Adds an observer called on the worker thread (started here, with every
  * signal blocked so that signals reach the executor's thread).  fn must not

@@ -120,6 +120,75 @@ static void test_batched_wake(void **state)
 	assert_int_equal(l.s.n, 257);
 }
 
+/*
+ * At a run's end only the observers added with add_after_async wait for
+ * the worker; the others run while it catches up.  The worker is held
+ * at its first event until the plain observer has seen the run's end, so
+ * a plain observer that waited too would never return.
+ */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t open_cv;
+	int open;
+	int async_n;            /* events the async observer handled */
+	int plain_saw, after_saw; /* async_n when each got the run's end */
+};
+
+static void gated_async(void *arg, const struct ade_exec_event *ev)
+{
+	struct gate *g = arg;
+	(void)ev;
+	pthread_mutex_lock(&g->mu);
+	while (!g->open)
+		pthread_cond_wait(&g->open_cv, &g->mu);
+	g->async_n++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void plain_sync(void *arg, const struct ade_exec_event *ev)
+{
+	struct gate *g = arg;
+	if (ev->kind != ADE_EV_RUN_END)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->plain_saw = g->async_n;
+	g->open = 1;
+	pthread_cond_broadcast(&g->open_cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void after_sync(void *arg, const struct ade_exec_event *ev)
+{
+	struct gate *g = arg;
+	if (ev->kind != ADE_EV_RUN_END)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->after_saw = g->async_n;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void test_run_end_barrier(void **state)
+{
+	(void)state;
+	struct ade_observers o = {0};
+	struct gate g = {.mu = PTHREAD_MUTEX_INITIALIZER, .open_cv = PTHREAD_COND_INITIALIZER,
+			 .plain_saw = -1, .after_saw = -1};
+	assert_int_equal(ade_observers_add(&o, plain_sync, &g), 0);
+	assert_int_equal(ade_observers_add_after_async(&o, after_sync, &g), 0);
+	assert_int_equal(ade_observers_add_async(&o, gated_async, &g), 0);
+
+	struct ade_exec_event ev = {.kind = ADE_EV_STAGE_END, .run_id = "r"};
+	for (int k = 0; k < 10; k++)
+		ade_observers_dispatch(&o, &ev);
+	ev.kind = ADE_EV_RUN_END;
+	ade_observers_dispatch(&o, &ev);
+	assert_int_equal(g.plain_saw, 0);
+	/* Every event before the run's end; the worker may be past the end itself. */
+	assert_true(g.after_saw == 10 || g.after_saw == 11);
+	ade_observers_close(&o);
+	assert_int_equal(g.async_n, 11);
+}
+
 static void test_full(void **state)
 {
 	(void)state;
@@ -137,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_copies),
 		cmocka_unit_test(test_batched_wake),
+		cmocka_unit_test(test_run_end_barrier),
 		cmocka_unit_test(test_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
