@@ -24,6 +24,9 @@
 #                   between minutes: the median of 5 moved too much)
 #   CALLGRIND_N="100 400"  chain sizes for callgrind; empty to skip
 #   PROFILE=1       also print `strace -c -f` of one ade run
+#   PHASES=1        also time ade's and make's start (exec to the first stage's
+#                   exec) and end (last stage's exit to their own) from the
+#                   kernel's sched tracepoints (perf, root)
 #   RECORD=1        append the results section to bench/RESULTS.md
 #   KEEP=1          keep the work directory
 # Timings are wall-clock on a shared machine: read best and median together.
@@ -36,6 +39,7 @@ N=${N:-1000}
 REPS=${REPS:-11}
 CALLGRIND_N=${CALLGRIND_N-100 400}
 PROFILE=${PROFILE:-0}
+PHASES=${PHASES:-0}
 RECORD=${RECORD:-0}
 DS=2026-01-01
 
@@ -90,6 +94,7 @@ trap 'exit 130' INT TERM
 # ---- build ------------------------------------------------------------------
 gcc -O2 -static -o "$work/noop" "$here/noop.c" || die "cannot build noop.c statically (libc6-dev)"
 gcc -O2 -o "$work/spawnloop" "$here/spawnloop.c" || die "cannot build spawnloop.c"
+gcc -O2 -o "$work/fsops" "$here/fsops.c" || die "cannot build fsops.c"
 noop=$work/noop
 
 # ---- generate the three descriptions of the same chain ----------------------
@@ -247,6 +252,49 @@ sh_ninja=$(shells ninja -C "$work/ninja" -j1)
 reset ade
 sh_ade=$(shells "$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1)
 
+# ---- the file-system work of a stage, alone ----------------------------------
+# fsops.c makes what ade makes per stage (two folders, a log, a rename) N
+# times without starting anything: what the file system under the home
+# charges, beside tmpfs.  After the timed runs, so their inodes are not in
+# the way.
+fs_work=$("$work/fsops" "$work/fsops.d" "$N") || die "fsops failed in $work"
+fs_shm=-
+[ -z "$shm" ] || fs_shm=$("$work/fsops" "$shm/fsops.d" "$N") || die "fsops failed in $shm"
+
+# ---- start and end phases (PHASES=1) -----------------------------------------
+# phase COMMAND...: "start end" in ms: the command's exec to the first
+# no-op's exec, the last no-op's exit to the command's last thread's exit.
+phase() {
+	perf record -q -e sched:sched_process_exec -e sched:sched_process_exit -a \
+		-o "$work/perf.data" "$@" >/dev/null 2>&1 || return 1
+	perf script -i "$work/perf.data" -F comm,pid,time,event 2>/dev/null | awk '
+		{ t = $3; sub(/:$/, "", t) }
+		$4 ~ /sched_process_exec/ {
+			if (root == "") { root = $2; t0 = t }
+			else if ($1 == "noop" && first == "") first = t
+		}
+		$4 ~ /sched_process_exit/ { if ($1 == "noop") last = t; if ($2 == root) end = t }
+		END { if (first == "" || end == "") exit 1; printf "%.1f %.1f\n", (first - t0) * 1000, (end - last) * 1000 }'
+}
+phases_line=
+if [ "$PHASES" = 1 ]; then
+	if command -v perf >/dev/null && [ "$(id -u)" = 0 ]; then
+		: >"$work/ph.ade"
+		: >"$work/ph.make"
+		for k in 1 2 3 4 5; do
+			reset ade
+			phase "$ADE" --home "$home" run "$work/chain.yaml" --date "$DS" -j1 >>"$work/ph.ade" ||
+				die "perf could not time ade's phases"
+			phase make -r -R -s -j1 -f "$work/Makefile" -C "$work" --no-print-directory all >>"$work/ph.make" ||
+				die "perf could not time make's phases"
+		done
+		med() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+		phases_line="Start (exec to the first stage's exec) and end (last stage's exit to exit), median of 5 runs each under perf: ade $(cut -d' ' -f1 "$work/ph.ade" | med) ms and $(cut -d' ' -f2 "$work/ph.ade" | med) ms, make $(cut -d' ' -f1 "$work/ph.make" | med) ms and $(cut -d' ' -f2 "$work/ph.make" | med) ms."
+	else
+		phases_line="Phases skipped: PHASES=1 needs perf and root."
+	fi
+fi
+
 # ---- report -----------------------------------------------------------------
 ms() { awk -v ns="$1" 'BEGIN { printf "%.1f", ns / 1e6 }'; }
 us_per() { awk -v ns="$1" -v n="$N" 'BEGIN { printf "%.0f", ns / n / 1e3 }'; }
@@ -280,6 +328,14 @@ out=$work/report.md
 	echo "Target ade ≤ 1.0x make (home on the same file system; median of the per-repetition ratios): $verdict ($(paired ade make); ratio of the medians $(ratio "$m_ade" "$m_make")); ade over the spawn floor: $(awk -v a="$m_ade" -v f="$m_floor" -v n="$N" 'BEGIN { printf "%.0f", (a - f) / n / 1e3 }') µs/stage (median)."
 	[ -z "$shm" ] || echo "With the home on tmpfs: ade_shm/make $(paired ade_shm make) (paired), $(ratio "$m_ade_shm" "$m_make") (medians)."
 	echo "Every ade run recorded $N successful attempts in state.db."
+	set -- $fs_work
+	line="File-system work of a stage alone (fsops.c: two mkdirat, a created log, a renameat; $N times): $1 µs a stage in the work directory (mkdir $2, mkdir $3, log $4, rename $5)"
+	if [ "$fs_shm" != - ]; then
+		set -- $fs_shm
+		line="$line, $1 µs on tmpfs"
+	fi
+	echo "$line."
+	[ -z "$phases_line" ] || echo "$phases_line"
 } >"$out"
 
 # ---- callgrind: ade's own instructions, children not traced -----------------
