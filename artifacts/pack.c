@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/larchive.h"
 #include "core/util.h"
 #include "scheduler/exec.h"
 #include "scheduler/pipeline.h"
@@ -772,6 +773,11 @@ static void collect_stage(struct ade_artifacts_cache *c, const struct ade_exec_e
 
 void ade_artifacts_on_stage_event(void *arg, const struct ade_exec_event *ev)
 {
+	/*
+	 * libarchive is opened here, on the worker, while stages run, so the
+	 * pack at the run's end does not wait for it (core/larchive.h).
+	 */
+	ade_larchive_error();
 	/* A stage's last word: success, or failed with no retry left. */
 	if (!arg || ev->kind != ADE_EV_STAGE_END || !ev->stage || !ev->run_dir || !ev->run_id ||
 	    !ev->state || (strcmp(ev->state, "success") && strcmp(ev->state, "failed")))
