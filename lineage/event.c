@@ -759,12 +759,11 @@ static char *event_text_opaque(const struct ade_lineage_config *c, const struct 
 	ade_strbuf_adds(&sb, fc->parent);
 	ade_strbuf_adds(&sb, "}},\"job\":{\"namespace\":");
 	ade_json_put_string(&sb, c->ns);
-	ade_strbuf_adds(&sb, ",\"name\":\"");
-	/* p.s: both names are [A-Za-z0-9_-] (the loader checks them), nothing to escape. */
-	ade_strbuf_adds(&sb, p->name);
-	ade_strbuf_addc(&sb, '.');
-	ade_strbuf_adds(&sb, ev->stage->name);
-	ade_strbuf_adds(&sb, "\",\"facets\":{\"jobType\":");
+	ade_strbuf_adds(&sb, ",\"name\":");
+	char *job = ade_xconcat(p->name, ".", ev->stage->name, NULL);
+	ade_json_put_string(&sb, job);
+	free(job);
+	ade_strbuf_adds(&sb, ",\"facets\":{\"jobType\":");
 	ade_strbuf_adds(&sb, fc->task);
 	ade_strbuf_adds(&sb, "}},\"inputs\":[],\"outputs\":[]}\n");
 	*len = sb.len - 1;
