@@ -73,8 +73,8 @@ static void read_result(int run_fd, const char *run_dir, const char *stage, stru
 	cJSON *r = NULL;
 
 	/* A stage without result.json (a user's script) is opaque: nothing to add. */
-	snprintf(rel, sizeof(rel), "%s/out/result.json", stage);
-	if (ade_json_read_file_at(run_fd, run_dir, rel, &r, NULL))
+	if (snprintf(rel, sizeof(rel), "%s/out/result.json", stage) >= (int)sizeof(rel) ||
+	    ade_json_read_file_at(run_fd, run_dir, rel, &r, NULL))
 		return;
 	const char *prod = ade_json_str(r, "producer", "");
 	if (!strcmp(prod, "ade-ingest") && isnan(f->rows_in)) {
@@ -358,7 +358,7 @@ int ade_report_run_summary(const char *home, const char *pipeline, const char *r
 		/* Only this run's own published outputs: a reused stage's are elsewhere. */
 		const char *note = rows[i].have_state && rows[i].note ? rows[i].note : "";
 		if (!strcmp(state, "success") && strcmp(note, "reused") && run_fd >= 0 &&
-		    !strchr(names[i], '/') && strlen(names[i]) < 100)
+		    !strchr(names[i], '/'))
 			read_result(run_fd, run_dir, names[i], &f);
 	}
 	if (run_fd >= 0)
