@@ -98,8 +98,9 @@ static void la_load(void)
 	void *h = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
 
 	if (!h) {
+		const char *why = dlerror();
 		snprintf(la_missing, sizeof(la_missing), "cannot load %s: %s", LIBARCHIVE_SONAME,
-			 dlerror());
+			 why ? why : "not found");
 		return;
 	}
 	/* The handle stays open for the process: archives in use point into it. */
