@@ -44,8 +44,13 @@ enum sstate {
 static const char *sstate_name[] = {"queued",  "queued", "running",         "up_for_retry",
 				    "success", "failed", "upstream_failed", "skipped"};
 
-/* Where a stage's next attempt's files are (prepare_files()). */
-enum { PREP_NONE, PREP_QUEUED, PREP_DONE };
+/*
+ * Where a stage's next attempt's files are (prepare_files()): not made,
+ * queued for this thread (prep_ahead), handed to the helper (prep_far) and
+ * being made there, or made.  HANDED and BUSY, and the step out of them,
+ * are read and written under the helper's mutex.
+ */
+enum { PREP_NONE, PREP_QUEUED, PREP_HANDED, PREP_BUSY, PREP_DONE };
 
 static int terminal(enum sstate s)
 {
@@ -71,6 +76,7 @@ struct stage_rt {
 	 * run, so that starting it after they end is little more than a spawn.
 	 */
 	int prep;           /* PREP_* */
+	int far;            /* handed to the helper and not yet taken back (this thread's) */
 	int prep_logfd;
 	/* With the files, the argv and environment of the attempt (may be NULL). */
 	char **prep_argv, **prep_envp, **prep_owned;
@@ -119,6 +125,7 @@ struct run_rt {
 	int active;
 	int finished;
 	int activated;       /* taken out of the queue (active now or ended) */
+	int prep_cursor;     /* prep_far: the next stage of p->order to look at */
 	int64_t due_us;      /* wall clock: when a pipeline sensor starts counting */
 	int64_t sensor_next_ns; /* mono: next check of the pipeline sensor */
 	int64_t start_ns;
@@ -154,10 +161,20 @@ static void fifo_push(struct stage_fifo *q, struct run_rt *r, int i)
 /* The oldest entry into *out; 0 when the queue is empty. */
 static int fifo_pop(struct stage_fifo *q, struct stage_ref *out)
 {
-	if (q->head == q->n)
-		return 0;
-	*out = q->v[q->head++];
-	return 1;
+	while (q->head < q->n) {
+		*out = q->v[q->head++];
+		if (out->r)
+			return 1;
+	}
+	return 0;
+}
+
+/* Takes stage i of run r out of the queue (a hole fifo_pop skips). */
+static void fifo_forget(struct stage_fifo *q, const struct run_rt *r, int i)
+{
+	for (int k = q->head; k < q->n; k++)
+		if (q->v[k].r == r && q->v[k].i == i)
+			q->v[k].r = NULL;
 }
 
 /*
@@ -233,7 +250,9 @@ struct ade_exec {
 		int checkpoint; /* a run ended: fold the WAL into state.db beside the observers */
 		struct db_op *spare; /* the last batch's array, for reuse */
 		int spare_cap;
+		struct stage_fifo preps; /* stages whose files it makes (PREP_HANDED) */
 	} h;
+	int far_out; /* stages handed to the helper and not yet taken back */
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
 	int64_t commit_gen;     /* counts db_commit calls */
 	sigset_t child_defs;    /* dispositions a stage gets back at default */
@@ -262,6 +281,7 @@ static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_do
 		      char ***argv_out, char ***envp_out, char ***owned, int *n_owned,
 		      struct ade_error *err);
 static void free_exec(char **argv, char **envp, char **owned, int n_owned);
+static int run_env(struct ade_exec *ex, struct run_rt *r, struct ade_error *err);
 
 struct ade_exec *ade_exec_new(struct ade_state *st, const struct ade_exec_opts *opts)
 {
@@ -306,6 +326,7 @@ void ade_exec_free(struct ade_exec *ex)
 	}
 	free(ex->runs);
 	free(ex->ready.v);
+	free(ex->h.preps.v);
 	for (int k = 0; k < ex->n_ops; k++)
 		free(ex->ops[k].note);
 	free(ex->ops);
@@ -750,7 +771,7 @@ static int64_t group_commit(struct ade_exec *ex)
 	return ex->last_commit_ns + COMMIT_GROUP_NS - now;
 }
 
-static void discard_prep(struct run_rt *r, int i);
+static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i);
 static void evaluate(struct ade_exec *ex, struct run_rt *r, int i);
 
 static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate s,
@@ -763,7 +784,7 @@ static void set_state(struct ade_exec *ex, struct run_rt *r, int i, enum sstate 
 		r->n_done++;
 	t->state = s;
 	if (now_terminal)
-		discard_prep(r, i);
+		discard_prep(ex, r, i);
 	struct db_op *op = push_op(ex, OP_STAGE, r, i);
 	op->state = sstate_name[s];
 	op->attempt = t->attempt;
@@ -1350,12 +1371,40 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 }
 
 /*
+ * Takes a stage handed to the helper back: withdrawn if the helper has not
+ * started on it, waited for if it is making it.  t->prep is then NONE or
+ * DONE, and this thread's again.
+ */
+static void far_settle(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct helper *h = &ex->h;
+	struct stage_rt *t = &r->st[i];
+
+	if (!t->far)
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (t->prep == PREP_HANDED) {
+		/* Out of its queue too: the helper must not look at it again. */
+		t->prep = PREP_NONE;
+		fifo_forget(&h->preps, r, i);
+	}
+	while (t->prep == PREP_BUSY)
+		pthread_cond_wait(&h->done, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	t->far = 0;
+	ex->far_out--;
+}
+
+/*
  * Takes the files made ahead for stage i's next attempt: 1 when they are
  * made (prep_logfd is then the caller's), 0 when they are not (a pending
  * request is withdrawn).
  */
-static int prep_take(struct stage_rt *t)
+static int prep_take(struct ade_exec *ex, struct run_rt *r, int i)
 {
+	struct stage_rt *t = &r->st[i];
+
+	far_settle(ex, r, i);
 	int done = t->prep == PREP_DONE;
 
 	t->prep = PREP_NONE;
@@ -1363,11 +1412,11 @@ static int prep_take(struct stage_rt *t)
 }
 
 /* Undoes prepare_files() for a stage that will not run after all. */
-static void discard_prep(struct run_rt *r, int i)
+static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
 
-	if (!prep_take(t))
+	if (!prep_take(ex, r, i))
 		return;
 	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
 	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
@@ -1378,17 +1427,133 @@ static void discard_prep(struct run_rt *r, int i)
 	t->prep_logfd = -1;
 	unlink(log);
 	ade_fs_remove_tree(out, NULL);
+	if (t->attempt == 0) {
+		/* Never ran: nothing of it is left (prepare_files made the folder). */
+		char *config = ade_xconcat(t->dir, "/config.json", NULL);
+		char *pos = ade_xconcat(t->dir, "/config.pos.json", NULL);
+		unlink(config);
+		unlink(pos);
+		rmdir(t->dir);
+		free(config);
+		free(pos);
+	}
 	free(out);
 	free(log);
 }
 
 /*
+ * Makes stage i's files and its argv and environment, on whichever thread
+ * owns its prep; 0 when the files could not be made (starting it makes
+ * them again and reports why).  Its needs are running or will run, and it
+ * needs them all: its ADE_IN_ names assume they succeed.
+ */
+static int make_prep(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct stage_rt *t = &r->st[i];
+
+	if (prepare_files(ex, r, i, NULL))
+		return 0;
+	if (build_exec(ex, r, i, 1, &t->prep_argv, &t->prep_envp, &t->prep_owned,
+		       &t->prep_n_owned, NULL))
+		t->prep_argv = t->prep_envp = t->prep_owned = NULL;
+	return 1;
+}
+
+/*
+ * Whether stage i's files may be made now, ahead of its start: 1 yes, 0
+ * never (it is not queued, its files are someone else's, its trigger or
+ * a sensor makes its start uncertain, or a need has failed), -1 not yet
+ * (a need is queued and not itself made ahead).
+ */
+static int far_verdict(const struct run_rt *r, int i)
+{
+	const struct ade_stage_def *d = &r->p->stages[i];
+	const struct stage_rt *t = &r->st[i];
+
+	if (t->far || t->state != S_QUEUED || t->prep != PREP_NONE ||
+	    d->trigger != ADE_TRIGGER_ALL_SUCCESS || d->wait_for || !d->n_needs)
+		return 0;
+	for (int j = 0; j < d->n_needs; j++) {
+		const struct stage_rt *u = &r->st[d->needs[j]];
+		switch (u->state) {
+		case S_READY:
+		case S_RUNNING:
+		case S_RETRY_WAIT:
+		case S_SUCCESS:
+			break;
+		case S_QUEUED:
+			if (!u->far)
+				return -1;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Hands the helper the files of the stages of run r that come next in
+ * its order, up to PREP_FAR_MAX ahead of the stages that run, while their
+ * needs are running or will run.  Making them on this thread, even while
+ * a stage runs, took the stage's CPU: the kernel wakes this thread where
+ * the stage runs (a halted virtual CPU does not count as idle), and a new
+ * directory costs 15-20 us on ext4.  The helper, woken once per
+ * PREP_FAR_MAX / 2 stages, makes them on the other CPU.
+ */
+#define PREP_FAR_MAX 16
+
+/* Hands stage i's files to the helper; the caller holds its mutex. */
+static void far_hand(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	fifo_push(&ex->h.preps, r, i);
+	r->st[i].prep = PREP_HANDED;
+	r->st[i].far = 1;
+	ex->far_out++;
+}
+
+static void prep_far(struct ade_exec *ex, struct run_rt *r)
+{
+	struct helper *h = &ex->h;
+	const struct ade_pipeline *p = r->p;
+	int handed = 0;
+
+	if (!h->running || !r->active || ex->far_out > PREP_FAR_MAX / 2 ||
+	    r->prep_cursor >= p->n_stages)
+		return;
+	/* The run-wide environment is made here, not by two threads at once. */
+	if (!r->envc_ready && run_env(ex, r, NULL))
+		return;
+	while (ex->far_out < PREP_FAR_MAX && r->prep_cursor < p->n_stages) {
+		int i = p->order[r->prep_cursor];
+		int v = far_verdict(r, i);
+		if (v < 0)
+			break;
+		r->prep_cursor++;
+		if (!v)
+			continue;
+		if (!handed++)
+			pthread_mutex_lock(&h->mu);
+		far_hand(ex, r, i);
+	}
+	if (handed) {
+		pthread_mutex_unlock(&h->mu);
+		h->unwoken = 1;
+	}
+}
+
+/*
  * Asks for the files of the dependents of stage i that will start when
  * the stages now running succeed, so that starting one after they end is
- * little more than a spawn (prep_ahead makes them while the stages run).
+ * little more than a spawn: the helper makes them, or without one this
+ * thread while the stages run (prep_ahead).  Most were handed to the
+ * helper already (prep_far).
  */
 static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 {
+	struct helper *h = &ex->h;
+	int handed = 0;
+
 	for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++) {
 		int dpt = r->deps[k];
 		struct ade_stage_def *d = &r->p->stages[dpt];
@@ -1397,21 +1562,30 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 			enum sstate u = r->st[d->needs[j]].state;
 			eligible = u == S_SUCCESS || u == S_RUNNING;
 		}
-		if (eligible && r->st[dpt].prep == PREP_NONE) {
+		if (!eligible || r->st[dpt].far || r->st[dpt].prep != PREP_NONE)
+			continue;
+		if (h->running && (r->envc_ready || !run_env(ex, r, NULL))) {
+			if (!handed++)
+				pthread_mutex_lock(&h->mu);
+			far_hand(ex, r, dpt);
+		} else {
 			fifo_push(&ex->preps, r, dpt);
 			r->st[dpt].prep = PREP_QUEUED;
 		}
 	}
+	if (handed) {
+		pthread_mutex_unlock(&h->mu);
+		h->unwoken = 1;
+	}
 }
 
 /*
- * Makes the requested files while stages run, just before this thread
- * sleeps: the time between a spawn and the stage's end is this thread's
- * to use.  Not on another thread: handing each stage's files over cost a
- * wake-up across CPUs, more than making them (mkdir on a VM: ~30 us, a
- * wake-up of an idle virtual CPU about as much, and the work then ran
- * beside the stage anyway).  Stops when a stage has ended, so reaping it
+ * Without a helper: makes the requested files while stages run, just
+ * before this thread sleeps.  Stops when a stage has ended, so reaping it
  * and starting the next comes first; the rest waits for the next turn.
+ * (With a helper they are handed to it, PREP_FAR_MAX / 2 stages per
+ * wake-up: one wake-up of an idle virtual CPU per stage cost about as
+ * much as making the files, ~30 us.)
  */
 static void prep_ahead(struct ade_exec *ex, const sigset_t *waited)
 {
@@ -1424,12 +1598,7 @@ static void prep_ahead(struct ade_exec *ex, const sigset_t *waited)
 				t->prep = PREP_NONE;
 			continue;
 		}
-		int rc = prepare_files(ex, q.r, q.i, NULL);
-		/* Its needs are running or done and it needs them all: they will have succeeded. */
-		if (!rc && build_exec(ex, q.r, q.i, 1, &t->prep_argv, &t->prep_envp, &t->prep_owned,
-				      &t->prep_n_owned, NULL))
-			t->prep_argv = t->prep_envp = t->prep_owned = NULL;
-		t->prep = rc ? PREP_NONE : PREP_DONE;
+		t->prep = make_prep(ex, q.r, q.i) ? PREP_DONE : PREP_NONE;
 		sigset_t pending;
 		if (sigpending(&pending) == 0)
 			for (int sig = 1; sig < SIGRTMIN; sig++)
@@ -1449,6 +1618,18 @@ static void *helper_main(void *arg)
 
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
+		/* Files first: the executor may be about to start their stage. */
+		struct stage_ref q;
+		if (!h->stop && fifo_pop(&h->preps, &q)) {
+			struct stage_rt *t = &q.r->st[q.i];
+			t->prep = PREP_BUSY;
+			pthread_mutex_unlock(&h->mu);
+			int made = make_prep(ex, q.r, q.i);
+			pthread_mutex_lock(&h->mu);
+			t->prep = made ? PREP_DONE : PREP_NONE;
+			pthread_cond_broadcast(&h->done);
+			continue;
+		}
 		if (h->batch) {
 			struct db_op *b = h->batch;
 			int n = h->n_batch;
@@ -1534,6 +1715,14 @@ static void helper_stop(struct ade_exec *ex)
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->thread, NULL);
 	h->running = 0;
+	/* What it did not get to is this thread's again. */
+	for (struct stage_ref q; fifo_pop(&h->preps, &q);)
+		if (q.r->st[q.i].prep == PREP_HANDED)
+			q.r->st[q.i].prep = PREP_NONE;
+	for (int k = 0; k < ex->n_runs; k++)
+		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
+			ex->runs[k]->st[i].far = 0;
+	ex->far_out = 0;
 	pthread_cond_destroy(&h->done);
 	pthread_cond_destroy(&h->wake);
 	pthread_mutex_destroy(&h->mu);
@@ -1657,6 +1846,30 @@ static int spawn_stage(const char *path, char *const argv[], char *const envp[],
  * the helper, beside the stages it waits for, or at the start.  Returns 0,
  * or an error (a template that does not render) with nothing to free.
  */
+/* Makes what every stage of run r shares (env_common): once per run. */
+static int run_env(struct ade_exec *ex, struct run_rt *r, struct ade_error *err)
+{
+	struct ade_template_vars v = {
+		.ds = r->ds, .ds_nodash = r->ds_nodash, .interval_start = r->istart,
+		.interval_end = r->iend, .run_id = r->row.run_id, .batch = NULL,
+		.home = ex->o.home, .params = r->p->params,
+	};
+	char *source = NULL;
+	int rc;
+
+	/* source: renders from the run's values alone. */
+	if (r->p->source && (rc = ade_template_render(r->p->source, &v, &source, err)))
+		return rc;
+	if (source && source[0] != '/') {
+		char *abs = ade_xconcat(r->p->dir, "/", source, NULL);
+		free(source);
+		source = abs;
+	}
+	env_common(ex, r, source);
+	free(source);
+	return 0;
+}
+
 static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_done,
 		      char ***argv_out, char ***envp_out, char ***owned, int *n_owned,
 		      struct ade_error *err)
@@ -1668,21 +1881,11 @@ static int build_exec(struct ade_exec *ex, struct run_rt *r, int i, int needs_do
 		.interval_end = r->iend, .run_id = r->row.run_id, .batch = NULL,
 		.home = ex->o.home, .params = r->p->params,
 	};
-	char *source = NULL, **argv;
+	char **argv;
 	int rc = 0;
 
-	if (!r->envc_ready) {
-		/* source: renders from the run's values alone: once per run, with the rest. */
-		if (r->p->source && (rc = ade_template_render(r->p->source, &v, &source, err)))
-			return rc;
-		if (source && source[0] != '/') {
-			char *abs = ade_xconcat(r->p->dir, "/", source, NULL);
-			free(source);
-			source = abs;
-		}
-		env_common(ex, r, source);
-		free(source);
-	}
+	if (!r->envc_ready && (rc = run_env(ex, r, err)))
+		return rc;
 	argv = ade_xcalloc((size_t)d->argc + 1, sizeof(char *));
 	argv[0] = ade_xstrdup(d->exe);
 	for (int k = 1; k < d->argc && !rc; k++)
@@ -1724,7 +1927,10 @@ static void start_stage(struct ade_exec *ex, struct run_rt *r, int i)
 	char **argv = NULL;
 	pid_t pid = -1;
 
-	if (prep_take(t)) {
+	ex->sum.starts++;
+	int far = t->far;
+	if (prep_take(ex, r, i)) {
+		ex->sum.files_ahead += far;
 		argv = t->prep_argv;
 		envp = t->prep_envp;
 		owned = t->prep_owned;
@@ -2438,6 +2644,8 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			rc = ade_error_set(err, ADE_ESYS, "no stage can run (internal error)");
 			goto out;
 		}
+		for (int k = 0; k < ex->n_runs; k++)
+			prep_far(ex, ex->runs[k]);
 		prep_ahead(ex, &set);
 		helper_wake(ex);
 		if (ex->o.on_wait)
@@ -2471,6 +2679,8 @@ out:
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ex->sum.interrupted = ex->interrupted;
+	ade_log_debug("%d of %d attempts started with files the helper made ahead",
+		      ex->sum.files_ahead, ex->sum.starts);
 	if (sum)
 		*sum = ex->sum;
 	return rc;
