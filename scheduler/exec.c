@@ -1499,10 +1499,11 @@ static int far_verdict(const struct run_rt *r, int i)
  * Hands the helper the files of the stages of run r that come next in
  * its order, up to PREP_FAR_MAX ahead of the stages that run, while their
  * needs are running or will run.  Making them on this thread, even while
- * a stage runs, took the stage's CPU: the kernel wakes this thread where
- * the stage runs (a halted virtual CPU does not count as idle), and a new
- * directory costs 15-20 us on ext4.  The helper, woken once per
- * PREP_FAR_MAX / 2 stages, makes them on the other CPU.
+ * a stage runs, took the stage's CPU: the kernel woke this thread on the
+ * CPU where the stage it had just spawned was starting, not on the idle
+ * one (sched tracepoints, 2-vCPU VM), and a new directory costs 15-20 us
+ * on ext4.  The helper, woken once per PREP_FAR_MAX / 2 stages, makes
+ * them on the other CPU.
  */
 #define PREP_FAR_MAX 16
 
