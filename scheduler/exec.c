@@ -46,9 +46,9 @@ static const char *sstate_name[] = {"queued",  "queued", "running",         "up_
 
 /*
  * Where a stage's next attempt's files are (prepare_files()): not made,
- * queued for this thread (prep_ahead), handed to the helper (prep_far) and
- * being made there, or made.  HANDED and BUSY, and the step out of them,
- * are read and written under the helper's mutex.
+ * queued for this thread (prep_ahead), handed to the files thread
+ * (prep_far) and being made there, or made.  HANDED and BUSY, and the
+ * step out of them, are read and written under the files thread's mutex.
  */
 enum { PREP_NONE, PREP_QUEUED, PREP_HANDED, PREP_BUSY, PREP_DONE };
 
@@ -76,7 +76,7 @@ struct stage_rt {
 	 * run, so that starting it after they end is little more than a spawn.
 	 */
 	int prep;           /* PREP_* */
-	int far;            /* handed to the helper and not yet taken back (this thread's) */
+	int far;            /* handed to the files thread, not yet taken back (this thread's) */
 	int prep_logfd;
 	/* With the files, the argv and environment of the attempt (may be NULL). */
 	char **prep_argv, **prep_envp, **prep_owned;
@@ -250,9 +250,25 @@ struct ade_exec {
 		int checkpoint; /* a run ended: fold the WAL into state.db beside the observers */
 		struct db_op *spare; /* the last batch's array, for reuse */
 		int spare_cap;
-		struct stage_fifo preps; /* stages whose files it makes (PREP_HANDED) */
 	} h;
-	int far_out; /* stages handed to the helper and not yet taken back */
+	/*
+	 * The files thread makes the files of stages ahead of their start
+	 * (prep_far).  Not the helper: the executor waits for it when a stage
+	 * it is making is due, so it runs at the stages' priority, where the
+	 * helper runs in SCHED_IDLE and, on a machine whose CPUs are all
+	 * busy, waited seconds for a turn.
+	 */
+	struct filer {
+		pthread_t thread;
+		int running;
+		pthread_mutex_t mu;
+		pthread_cond_t wake; /* files thread: stages were handed over, or stop */
+		pthread_cond_t done; /* main: a stage's files are made */
+		int stop;
+		int unwoken; /* handed over since the last wake-up (main thread's) */
+		struct stage_fifo preps; /* stages whose files it makes (PREP_HANDED) */
+	} f;
+	int far_out; /* stages handed to the files thread and not yet taken back */
 	int64_t last_commit_ns; /* monotonic time of the last db_commit */
 	int64_t commit_gen;     /* counts db_commit calls */
 	sigset_t child_defs;    /* dispositions a stage gets back at default */
@@ -326,7 +342,7 @@ void ade_exec_free(struct ade_exec *ex)
 	}
 	free(ex->runs);
 	free(ex->ready.v);
-	free(ex->h.preps.v);
+	free(ex->f.preps.v);
 	for (int k = 0; k < ex->n_ops; k++)
 		free(ex->ops[k].note);
 	free(ex->ops);
@@ -1374,26 +1390,26 @@ static int prepare_files(struct ade_exec *ex, struct run_rt *r, int i, struct ad
 }
 
 /*
- * Takes a stage handed to the helper back: withdrawn if the helper has not
+ * Takes a stage handed to the files thread back: withdrawn if it has not
  * started on it, waited for if it is making it.  t->prep is then NONE or
  * DONE, and this thread's again.
  */
 static void far_settle(struct ade_exec *ex, struct run_rt *r, int i)
 {
-	struct helper *h = &ex->h;
+	struct filer *f = &ex->f;
 	struct stage_rt *t = &r->st[i];
 
 	if (!t->far)
 		return;
-	pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&f->mu);
 	if (t->prep == PREP_HANDED) {
-		/* Out of its queue too: the helper must not look at it again. */
+		/* Out of its queue too: the files thread must not look at it again. */
 		t->prep = PREP_NONE;
-		fifo_forget(&h->preps, r, i);
+		fifo_forget(&f->preps, r, i);
 	}
 	while (t->prep == PREP_BUSY)
-		pthread_cond_wait(&h->done, &h->mu);
-	pthread_mutex_unlock(&h->mu);
+		pthread_cond_wait(&f->done, &f->mu);
+	pthread_mutex_unlock(&f->mu);
 	t->far = 0;
 	ex->far_out--;
 }
@@ -1414,19 +1430,18 @@ static int prep_take(struct ade_exec *ex, struct run_rt *r, int i)
 	return done;
 }
 
-/* Undoes prepare_files() for a stage that will not run after all. */
-static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
+/*
+ * Removes what prepare_files() made (or part of it) for stage i's next
+ * attempt, which will not run with them.
+ */
+static void remove_prep_files(struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
-
-	if (!prep_take(ex, r, i))
-		return;
-	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
-	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
-	t->prep_n_owned = 0;
 	char *out = attempt_path(t->dir, t->attempt + 1, ".tmp");
 	char *log = attempt_path(t->dir, t->attempt + 1, ".log");
-	close(t->prep_logfd);
+
+	if (t->prep_logfd >= 0)
+		close(t->prep_logfd);
 	t->prep_logfd = -1;
 	unlink(log);
 	ade_fs_remove_tree(out, NULL);
@@ -1444,6 +1459,19 @@ static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
 	free(log);
 }
 
+/* Undoes prepare_files() for a stage that will not run after all. */
+static void discard_prep(struct ade_exec *ex, struct run_rt *r, int i)
+{
+	struct stage_rt *t = &r->st[i];
+
+	if (!prep_take(ex, r, i))
+		return;
+	free_exec(t->prep_argv, t->prep_envp, t->prep_owned, t->prep_n_owned);
+	t->prep_argv = t->prep_envp = t->prep_owned = NULL;
+	t->prep_n_owned = 0;
+	remove_prep_files(r, i);
+}
+
 /*
  * Makes stage i's files and its argv and environment, on whichever thread
  * owns its prep; 0 when the files could not be made (starting it makes
@@ -1454,8 +1482,12 @@ static int make_prep(struct ade_exec *ex, struct run_rt *r, int i)
 {
 	struct stage_rt *t = &r->st[i];
 
-	if (prepare_files(ex, r, i, NULL))
+	t->prep_logfd = -1;
+	if (prepare_files(ex, r, i, NULL)) {
+		/* What it did make goes: the stage may never run. */
+		remove_prep_files(r, i);
 		return 0;
+	}
 	if (build_exec(ex, r, i, 1, &t->prep_argv, &t->prep_envp, &t->prep_owned,
 		       &t->prep_n_owned, NULL))
 		t->prep_argv = t->prep_envp = t->prep_owned = NULL;
@@ -1496,21 +1528,21 @@ static int far_verdict(const struct run_rt *r, int i)
 }
 
 /*
- * Hands the helper the files of the stages of run r that come next in
- * its order, up to PREP_FAR_MAX ahead of the stages that run, while their
- * needs are running or will run.  Making them on this thread, even while
- * a stage runs, took the stage's CPU: the kernel woke this thread on the
- * CPU where the stage it had just spawned was starting, not on the idle
- * one (sched tracepoints, 2-vCPU VM), and a new directory costs 15-20 us
- * on ext4.  The helper, woken once per PREP_FAR_MAX / 2 stages, makes
- * them on the other CPU.
+ * Hands the files thread the files of the stages of run r that come next
+ * in its order, up to PREP_FAR_MAX ahead of the stages that run, while
+ * their needs are running or will run.  Making them on this thread, even
+ * while a stage runs, took the stage's CPU: the kernel woke this thread on
+ * the CPU where the stage it had just spawned was starting, not on the
+ * idle one (sched tracepoints, 2-vCPU VM), and a new directory costs
+ * 15-20 us on ext4.  The files thread, woken once per PREP_FAR_MAX / 2
+ * stages, makes them on the other CPU.
  */
 #define PREP_FAR_MAX 16
 
-/* Hands stage i's files to the helper; the caller holds its mutex. */
+/* Hands stage i's files to the files thread; the caller holds its mutex. */
 static void far_hand(struct ade_exec *ex, struct run_rt *r, int i)
 {
-	fifo_push(&ex->h.preps, r, i);
+	fifo_push(&ex->f.preps, r, i);
 	r->st[i].prep = PREP_HANDED;
 	r->st[i].far = 1;
 	ex->far_out++;
@@ -1518,11 +1550,11 @@ static void far_hand(struct ade_exec *ex, struct run_rt *r, int i)
 
 static void prep_far(struct ade_exec *ex, struct run_rt *r)
 {
-	struct helper *h = &ex->h;
+	struct filer *f = &ex->f;
 	const struct ade_pipeline *p = r->p;
 	int handed = 0;
 
-	if (!h->running || !r->active || ex->far_out > PREP_FAR_MAX / 2 ||
+	if (!f->running || !r->active || ex->far_out > PREP_FAR_MAX / 2 ||
 	    r->prep_cursor >= p->n_stages)
 		return;
 	/* The run-wide environment is made here, not by two threads at once. */
@@ -1537,25 +1569,26 @@ static void prep_far(struct ade_exec *ex, struct run_rt *r)
 		if (!v)
 			continue;
 		if (!handed++)
-			pthread_mutex_lock(&h->mu);
+			pthread_mutex_lock(&f->mu);
 		far_hand(ex, r, i);
 	}
 	if (handed) {
-		pthread_mutex_unlock(&h->mu);
-		h->unwoken = 1;
+		pthread_mutex_unlock(&f->mu);
+		f->unwoken = 1;
 	}
 }
 
 /*
  * Asks for the files of the dependents of stage i that will start when
  * the stages now running succeed, so that starting one after they end is
- * little more than a spawn: the helper makes them, or without one this
- * thread while the stages run (prep_ahead).  Most were handed to the
- * helper already (prep_far).
+ * little more than a spawn: the files thread makes them (up to
+ * PREP_FAR_MAX handed over at a time, so that taking one back stays
+ * cheap), the rest this thread while the stages run (prep_ahead).  Most
+ * were handed over already (prep_far).
  */
 static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 {
-	struct helper *h = &ex->h;
+	struct filer *f = &ex->f;
 	int handed = 0;
 
 	for (int k = r->dep_off[i]; k < r->dep_off[i + 1]; k++) {
@@ -1568,9 +1601,10 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 		if (!eligible || r->st[dpt].far || r->st[dpt].prep != PREP_NONE)
 			continue;
-		if (h->running && (r->envc_ready || !run_env(ex, r, NULL))) {
+		if (f->running && ex->far_out < PREP_FAR_MAX && !r->p->stages[dpt].wait_for &&
+		    (r->envc_ready || !run_env(ex, r, NULL))) {
 			if (!handed++)
-				pthread_mutex_lock(&h->mu);
+				pthread_mutex_lock(&f->mu);
 			far_hand(ex, r, dpt);
 		} else {
 			fifo_push(&ex->preps, r, dpt);
@@ -1578,16 +1612,16 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 	}
 	if (handed) {
-		pthread_mutex_unlock(&h->mu);
-		h->unwoken = 1;
+		pthread_mutex_unlock(&f->mu);
+		f->unwoken = 1;
 	}
 }
 
 /*
- * Without a helper: makes the requested files while stages run, just
+ * Without a files thread: makes the requested files while stages run, just
  * before this thread sleeps.  Stops when a stage has ended, so reaping it
  * and starting the next comes first; the rest waits for the next turn.
- * (With a helper they are handed to it, PREP_FAR_MAX / 2 stages per
+ * (With one they are handed to it, PREP_FAR_MAX / 2 stages per
  * wake-up: one wake-up of an idle virtual CPU per stage cost about as
  * much as making the files, ~30 us.)
  */
@@ -1622,18 +1656,6 @@ static void *helper_main(void *arg)
 
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
-		/* Files first: the executor may be about to start their stage. */
-		struct stage_ref q;
-		if (!h->stop && fifo_pop(&h->preps, &q)) {
-			struct stage_rt *t = &q.r->st[q.i];
-			t->prep = PREP_BUSY;
-			pthread_mutex_unlock(&h->mu);
-			int made = make_prep(ex, q.r, q.i);
-			pthread_mutex_lock(&h->mu);
-			t->prep = made ? PREP_DONE : PREP_NONE;
-			pthread_cond_broadcast(&h->done);
-			continue;
-		}
 		if (h->batch) {
 			struct db_op *b = h->batch;
 			int n = h->n_batch;
@@ -1719,17 +1741,98 @@ static void helper_stop(struct ade_exec *ex)
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->thread, NULL);
 	h->running = 0;
-	/* What it did not get to is this thread's again. */
-	for (struct stage_ref q; fifo_pop(&h->preps, &q);)
+	pthread_cond_destroy(&h->done);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->mu);
+}
+
+/* ---- the files thread ---------------------------------------------------- */
+
+static void *filer_main(void *arg)
+{
+	struct ade_exec *ex = arg;
+	struct filer *f = &ex->f;
+	struct stage_ref q;
+
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		if (!f->stop && fifo_pop(&f->preps, &q)) {
+			struct stage_rt *t = &q.r->st[q.i];
+			t->prep = PREP_BUSY;
+			pthread_mutex_unlock(&f->mu);
+			int made = make_prep(ex, q.r, q.i);
+			pthread_mutex_lock(&f->mu);
+			t->prep = made ? PREP_DONE : PREP_NONE;
+			pthread_cond_broadcast(&f->done);
+			continue;
+		}
+		if (f->stop)
+			break;
+		pthread_cond_wait(&f->wake, &f->mu);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* Without a files thread (no thread to be had) this thread makes them (prep_ahead). */
+static void filer_start(struct ade_exec *ex)
+{
+	struct filer *f = &ex->f;
+	sigset_t all, old;
+
+	if (f->running)
+		return;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->wake, NULL);
+	pthread_cond_init(&f->done, NULL);
+	f->stop = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	f->running = pthread_create(&f->thread, NULL, filer_main, ex) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!f->running) {
+		pthread_cond_destroy(&f->done);
+		pthread_cond_destroy(&f->wake);
+		pthread_mutex_destroy(&f->mu);
+	}
+}
+
+/* Wakes the files thread for what was handed over this turn. */
+static void filer_wake(struct ade_exec *ex)
+{
+	struct filer *f = &ex->f;
+
+	if (!f->running || !f->unwoken)
+		return;
+	f->unwoken = 0;
+	pthread_mutex_lock(&f->mu);
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Stops the files thread after the stage it is making; what it holds is this thread's again. */
+static void filer_stop(struct ade_exec *ex)
+{
+	struct filer *f = &ex->f;
+
+	if (!f->running)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->thread, NULL);
+	f->running = 0;
+	for (struct stage_ref q; fifo_pop(&f->preps, &q);)
 		if (q.r->st[q.i].prep == PREP_HANDED)
 			q.r->st[q.i].prep = PREP_NONE;
 	for (int k = 0; k < ex->n_runs; k++)
 		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
 			ex->runs[k]->st[i].far = 0;
 	ex->far_out = 0;
-	pthread_cond_destroy(&h->done);
-	pthread_cond_destroy(&h->wake);
-	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&f->done);
+	pthread_cond_destroy(&f->wake);
+	pthread_mutex_destroy(&f->mu);
 }
 
 /*
@@ -2596,6 +2699,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 	ex->vfork_shares = -1;
 	sigprocmask(SIG_BLOCK, &set, &old);
 	helper_start(ex);
+	filer_start(ex);
 	ex->t0 = ade_now_mono_ns();
 
 	for (;;) {
@@ -2651,6 +2755,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		for (int k = 0; k < ex->n_runs; k++)
 			prep_far(ex, ex->runs[k]);
 		prep_ahead(ex, &set);
+		filer_wake(ex);
 		helper_wake(ex);
 		if (ex->o.on_wait)
 			wait_ns = earlier(wait_ns, ex->o.on_wait(ex->o.event_arg));
@@ -2675,15 +2780,21 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 out:
 	say_flush(ex, 1);
 	db_commit(ex);
+	filer_stop(ex);
 	helper_stop(ex);
 	for (struct stage_ref q; fifo_pop(&ex->preps, &q);)
 		if (q.r->st[q.i].prep == PREP_QUEUED)
 			q.r->st[q.i].prep = PREP_NONE;
+	/* Files made ahead of stages that did not start (ade stopped on an error) go. */
+	for (int k = 0; k < ex->n_runs; k++)
+		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
+			if (ex->runs[k]->st[i].prep == PREP_DONE)
+				discard_prep(ex, ex->runs[k], i);
 	close(ex->devnull);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ex->sum.interrupted = ex->interrupted;
-	ade_log_debug("%d of %d attempts started with files the helper made ahead",
+	ade_log_debug("%d of %d attempts started with files the files thread made ahead",
 		      ex->sum.files_ahead, ex->sum.starts);
 	if (sum)
 		*sum = ex->sum;

@@ -132,7 +132,7 @@ struct ade_exec_summary {
 	int runs_failed;
 	int interrupted;
 	int starts;       /* attempts started */
-	int files_ahead;  /* of them, with files the helper made ahead (prep_far in exec.c) */
+	int files_ahead;  /* of them, with files the files thread made ahead (prep_far in exec.c) */
 };
 
 /* Runs every queued run to its end.  Returns 0, or an error from state.db. */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Files made ahead: while stages run, the executor's helper thread makes
+# Files made ahead: while stages run, the executor's files thread makes
 # the folders, private output folders and logs of the stages that come
 # next (prep_far in scheduler/exec.c).  A user must see no difference:
 # every stage's output published once with its inputs, and no folder for a
@@ -42,10 +42,11 @@ expect_rc 0 "$RC" "the chain succeeds"
 expect_eq 40 "$(sql "SELECT count(*) FROM stages WHERE state='success'")" "40 stages succeeded"
 expect_eq 40 "$(sql "SELECT count(*) FROM attempts WHERE attempt=1 AND state='success'")" \
   "each in one attempt"
-# Only the first stage starts before anything could be made ahead; a
-# helper starved by a loaded machine leaves some to the executor.
-n=$(sed -n 's/.*debug: \([0-9]*\) of 40 attempts started with files the helper made ahead$/\1/p' out)
-check "most stages started with files made ahead (${n:-no count})" test "${n:-0}" -ge 20
+# How many depends on how busy the machine is (a stage whose files are
+# not made yet when it is due gets them from the executor): at least one.
+# That prep_far looks far enough ahead is the failure case's s12 below.
+n=$(sed -n 's/.*debug: \([0-9]*\) of 40 attempts started with files the files thread made ahead$/\1/p' out)
+check "stages started with files made ahead (${n:-no count} of 40)" test "${n:-0}" -ge 1
 R=$T/home/runs/ahead/$D/run-1
 check "every stage published once" test "$(find "$R" -name out -type d | wc -l)" -eq 40
 check "no attempt-*.tmp left" test -z "$(find "$R" -name 'attempt-*.tmp')"
@@ -61,7 +62,7 @@ reap_later "$BG"
 R=$T/home/runs/fails/$D/run-1
 # While s5 waits, the stages after it have their files made ahead ...
 check "s12's files were made while s5 ran" wait_for test -e "$R/s12/attempt-1.log"
-check "s7's config too" test -f "$R/s7/config.json"
+expect_grep '"answer": *42' "$R/s7/config.json" "s7's config too"
 touch go
 wait "$BG"
 expect_rc 1 $? "the run fails"
