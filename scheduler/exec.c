@@ -205,6 +205,20 @@ static int64_t earlier(int64_t a, int64_t b)
 	return a < 0 || (b >= 0 && b < a) ? b : a;
 }
 
+/*
+ * A thread of the executor's that this thread hands work to and wakes
+ * (the helper, the files thread): side_start, side_wake, side_stop.
+ */
+struct side {
+	pthread_t thread;
+	int running;
+	pthread_mutex_t mu;
+	pthread_cond_t wake; /* the thread: work was handed over, or stop */
+	pthread_cond_t done; /* this thread: handed-over work is done */
+	int stop;
+	int unwoken; /* work handed over since the last wake-up (this thread's) */
+};
+
 struct ade_exec {
 	struct ade_state *state;
 	struct ade_exec_opts o;
@@ -238,15 +252,9 @@ struct ade_exec {
 	 * virtual machine that costs more than the work it would hand over.
 	 */
 	struct helper {
-		pthread_t thread;
-		int running;
-		pthread_mutex_t mu;
-		pthread_cond_t wake; /* helper: a batch, a checkpoint or stop */
-		pthread_cond_t done; /* main: the batch or the checkpoint finished */
-		int stop;
+		struct side s; /* wake: a batch, a checkpoint or stop; done: they finished */
 		struct db_op *batch; /* handed over, the helper's until committed */
 		int n_batch, committing;
-		int unwoken; /* work handed over since the last wake-up (main thread's) */
 		int checkpoint; /* a run ended: fold the WAL into state.db beside the observers */
 		struct db_op *spare; /* the last batch's array, for reuse */
 		int spare_cap;
@@ -259,13 +267,7 @@ struct ade_exec {
 	 * busy, waited seconds for a turn.
 	 */
 	struct filer {
-		pthread_t thread;
-		int running;
-		pthread_mutex_t mu;
-		pthread_cond_t wake; /* files thread: stages were handed over, or stop */
-		pthread_cond_t done; /* main: a stage's files are made */
-		int stop;
-		int unwoken; /* handed over since the last wake-up (main thread's) */
+		struct side s; /* wake: stages were handed over, or stop; done: a stage's files are made */
 		struct stage_fifo preps; /* stages whose files it makes (PREP_HANDED) */
 	} f;
 	int far_out; /* stages handed to the files thread and not yet taken back */
@@ -703,13 +705,13 @@ static void helper_wake(struct ade_exec *ex);
 /* Waits until the helper has written the batch it was handed. */
 static void db_wait(struct ade_exec *ex)
 {
-	if (!ex->h.running)
+	if (!ex->h.s.running)
 		return;
 	helper_wake(ex);
-	pthread_mutex_lock(&ex->h.mu);
+	pthread_mutex_lock(&ex->h.s.mu);
 	while (ex->h.batch || ex->h.checkpoint)
-		pthread_cond_wait(&ex->h.done, &ex->h.mu);
-	pthread_mutex_unlock(&ex->h.mu);
+		pthread_cond_wait(&ex->h.s.done, &ex->h.s.mu);
+	pthread_mutex_unlock(&ex->h.s.mu);
 }
 
 /*
@@ -735,11 +737,11 @@ static void db_hand_over(struct ade_exec *ex)
 {
 	struct helper *h = &ex->h;
 
-	if (!h->running) {
+	if (!h->s.running) {
 		db_commit(ex);
 		return;
 	}
-	pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&h->s.mu);
 	if (!h->batch) {
 		db_collapse(ex);
 		struct db_op *spare = h->spare;
@@ -752,9 +754,9 @@ static void db_hand_over(struct ade_exec *ex)
 		ex->ops_cap = spare_cap;
 		ex->n_ops = 0;
 		ex->last_commit_ns = ade_now_mono_ns();
-		h->unwoken = 1;
+		h->s.unwoken = 1;
 	}
-	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_unlock(&h->s.mu);
 }
 
 /*
@@ -1401,15 +1403,15 @@ static void far_settle(struct ade_exec *ex, struct run_rt *r, int i)
 
 	if (!t->far)
 		return;
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(&f->s.mu);
 	if (t->prep == PREP_HANDED) {
 		/* Out of its queue too: the files thread must not look at it again. */
 		t->prep = PREP_NONE;
 		fifo_forget(&f->preps, r, i);
 	}
 	while (t->prep == PREP_BUSY)
-		pthread_cond_wait(&f->done, &f->mu);
-	pthread_mutex_unlock(&f->mu);
+		pthread_cond_wait(&f->s.done, &f->s.mu);
+	pthread_mutex_unlock(&f->s.mu);
 	t->far = 0;
 	ex->far_out--;
 }
@@ -1554,7 +1556,7 @@ static void prep_far(struct ade_exec *ex, struct run_rt *r)
 	const struct ade_pipeline *p = r->p;
 	int handed = 0;
 
-	if (!f->running || !r->active || ex->far_out > PREP_FAR_MAX / 2 ||
+	if (!f->s.running || !r->active || ex->far_out > PREP_FAR_MAX / 2 ||
 	    r->prep_cursor >= p->n_stages)
 		return;
 	/* The run-wide environment is made here, not by two threads at once. */
@@ -1569,12 +1571,12 @@ static void prep_far(struct ade_exec *ex, struct run_rt *r)
 		if (!v)
 			continue;
 		if (!handed++)
-			pthread_mutex_lock(&f->mu);
+			pthread_mutex_lock(&f->s.mu);
 		far_hand(ex, r, i);
 	}
 	if (handed) {
-		pthread_mutex_unlock(&f->mu);
-		f->unwoken = 1;
+		pthread_mutex_unlock(&f->s.mu);
+		f->s.unwoken = 1;
 	}
 }
 
@@ -1601,10 +1603,10 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 		if (!eligible || r->st[dpt].far || r->st[dpt].prep != PREP_NONE)
 			continue;
-		if (f->running && ex->far_out < PREP_FAR_MAX && !r->p->stages[dpt].wait_for &&
+		if (f->s.running && ex->far_out < PREP_FAR_MAX && !r->p->stages[dpt].wait_for &&
 		    (r->envc_ready || !run_env(ex, r, NULL))) {
 			if (!handed++)
-				pthread_mutex_lock(&f->mu);
+				pthread_mutex_lock(&f->s.mu);
 			far_hand(ex, r, dpt);
 		} else {
 			fifo_push(&ex->preps, r, dpt);
@@ -1612,8 +1614,8 @@ static void prepare_dependents(struct ade_exec *ex, struct run_rt *r, int i)
 		}
 	}
 	if (handed) {
-		pthread_mutex_unlock(&f->mu);
-		f->unwoken = 1;
+		pthread_mutex_unlock(&f->s.mu);
+		f->s.unwoken = 1;
 	}
 }
 
@@ -1654,96 +1656,99 @@ static void *helper_main(void *arg)
 
 	ade_thread_set_background(); /* never ahead of the stages or the executor (core/util.h) */
 
-	pthread_mutex_lock(&h->mu);
+	pthread_mutex_lock(&h->s.mu);
 	for (;;) {
 		if (h->batch) {
 			struct db_op *b = h->batch;
 			int n = h->n_batch;
 			h->committing = 1;
-			pthread_mutex_unlock(&h->mu);
+			pthread_mutex_unlock(&h->s.mu);
 			db_write(ex->state, b, n);
-			pthread_mutex_lock(&h->mu);
+			pthread_mutex_lock(&h->s.mu);
 			h->committing = 0;
 			free(h->spare);
 			h->spare = b;
 			h->batch = NULL;
-			pthread_cond_broadcast(&h->done);
+			pthread_cond_broadcast(&h->s.done);
 			continue;
 		}
 		if (h->checkpoint) {
-			pthread_mutex_unlock(&h->mu);
+			pthread_mutex_unlock(&h->s.mu);
 			/*
 			 * PASSIVE: readers (the run-end observers, ade runs) go on;
 			 * closing state.db then has little left to copy.
 			 */
 			sqlite3_wal_checkpoint_v2(ex->state->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
 						  NULL);
-			pthread_mutex_lock(&h->mu);
+			pthread_mutex_lock(&h->s.mu);
 			h->checkpoint = 0;
-			pthread_cond_broadcast(&h->done);
+			pthread_cond_broadcast(&h->s.done);
 			continue;
 		}
-		if (h->stop)
+		if (h->s.stop)
 			break;
-		pthread_cond_wait(&h->wake, &h->mu);
+		pthread_cond_wait(&h->s.wake, &h->s.mu);
 	}
-	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_unlock(&h->s.mu);
 	return NULL;
 }
 
-/* Without a helper (no thread to be had) the same work is done inline. */
-static void helper_start(struct ade_exec *ex)
+/*
+ * Starts a side thread running fn(arg), with every signal blocked: signals
+ * are the main thread's, which waits for them in sigtimedwait.  When no
+ * thread is to be had, s->running stays 0 and its work is done inline.
+ */
+static void side_start(struct side *s, void *(*fn)(void *), void *arg)
 {
-	struct helper *h = &ex->h;
 	sigset_t all, old;
 
-	if (h->running)
+	if (s->running)
 		return;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->wake, NULL);
-	pthread_cond_init(&h->done, NULL);
-	h->stop = 0;
-	/* Signals are the main thread's: it waits for them in sigtimedwait. */
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->done, NULL);
+	s->stop = 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	h->running = pthread_create(&h->thread, NULL, helper_main, ex) == 0;
+	s->running = pthread_create(&s->thread, NULL, fn, arg) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!h->running) {
-		pthread_cond_destroy(&h->done);
-		pthread_cond_destroy(&h->wake);
-		pthread_mutex_destroy(&h->mu);
+	if (!s->running) {
+		pthread_cond_destroy(&s->done);
+		pthread_cond_destroy(&s->wake);
+		pthread_mutex_destroy(&s->mu);
 	}
 }
 
-/* Wakes the helper for what was handed over this turn: one wake-up a turn. */
-static void helper_wake(struct ade_exec *ex)
+/* Wakes a side thread for what was handed over this turn: one wake-up a turn. */
+static void side_wake(struct side *s)
 {
-	struct helper *h = &ex->h;
-
-	if (!h->running || !h->unwoken)
+	if (!s->running || !s->unwoken)
 		return;
-	h->unwoken = 0;
-	pthread_mutex_lock(&h->mu);
-	pthread_cond_signal(&h->wake);
-	pthread_mutex_unlock(&h->mu);
+	s->unwoken = 0;
+	pthread_mutex_lock(&s->mu);
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
 }
 
-/* Stops the helper after the batch it holds. */
-static void helper_stop(struct ade_exec *ex)
+/* Stops a side thread once it has finished the work in hand. */
+static void side_stop(struct side *s)
 {
-	struct helper *h = &ex->h;
-
-	if (!h->running)
+	if (!s->running)
 		return;
-	pthread_mutex_lock(&h->mu);
-	h->stop = 1;
-	pthread_cond_signal(&h->wake);
-	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
-	h->running = 0;
-	pthread_cond_destroy(&h->done);
-	pthread_cond_destroy(&h->wake);
-	pthread_mutex_destroy(&h->mu);
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->running = 0;
+	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static void helper_wake(struct ade_exec *ex)
+{
+	side_wake(&ex->h.s);
 }
 
 /* ---- the files thread ---------------------------------------------------- */
@@ -1754,60 +1759,24 @@ static void *filer_main(void *arg)
 	struct filer *f = &ex->f;
 	struct stage_ref q;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(&f->s.mu);
 	for (;;) {
-		if (!f->stop && fifo_pop(&f->preps, &q)) {
+		if (!f->s.stop && fifo_pop(&f->preps, &q)) {
 			struct stage_rt *t = &q.r->st[q.i];
 			t->prep = PREP_BUSY;
-			pthread_mutex_unlock(&f->mu);
+			pthread_mutex_unlock(&f->s.mu);
 			int made = make_prep(ex, q.r, q.i);
-			pthread_mutex_lock(&f->mu);
+			pthread_mutex_lock(&f->s.mu);
 			t->prep = made ? PREP_DONE : PREP_NONE;
-			pthread_cond_broadcast(&f->done);
+			pthread_cond_broadcast(&f->s.done);
 			continue;
 		}
-		if (f->stop)
+		if (f->s.stop)
 			break;
-		pthread_cond_wait(&f->wake, &f->mu);
+		pthread_cond_wait(&f->s.wake, &f->s.mu);
 	}
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(&f->s.mu);
 	return NULL;
-}
-
-/* Without a files thread (no thread to be had) this thread makes them (prep_ahead). */
-static void filer_start(struct ade_exec *ex)
-{
-	struct filer *f = &ex->f;
-	sigset_t all, old;
-
-	if (f->running)
-		return;
-	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->wake, NULL);
-	pthread_cond_init(&f->done, NULL);
-	f->stop = 0;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	f->running = pthread_create(&f->thread, NULL, filer_main, ex) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!f->running) {
-		pthread_cond_destroy(&f->done);
-		pthread_cond_destroy(&f->wake);
-		pthread_mutex_destroy(&f->mu);
-	}
-}
-
-/* Wakes the files thread for what was handed over this turn. */
-static void filer_wake(struct ade_exec *ex)
-{
-	struct filer *f = &ex->f;
-
-	if (!f->running || !f->unwoken)
-		return;
-	f->unwoken = 0;
-	pthread_mutex_lock(&f->mu);
-	pthread_cond_signal(&f->wake);
-	pthread_mutex_unlock(&f->mu);
 }
 
 /* Stops the files thread after the stage it is making; what it holds is this thread's again. */
@@ -1815,14 +1784,9 @@ static void filer_stop(struct ade_exec *ex)
 {
 	struct filer *f = &ex->f;
 
-	if (!f->running)
+	if (!f->s.running)
 		return;
-	pthread_mutex_lock(&f->mu);
-	f->stop = 1;
-	pthread_cond_signal(&f->wake);
-	pthread_mutex_unlock(&f->mu);
-	pthread_join(f->thread, NULL);
-	f->running = 0;
+	side_stop(&f->s);
 	for (struct stage_ref q; fifo_pop(&f->preps, &q);)
 		if (q.r->st[q.i].prep == PREP_HANDED)
 			q.r->st[q.i].prep = PREP_NONE;
@@ -1830,9 +1794,6 @@ static void filer_stop(struct ade_exec *ex)
 		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
 			ex->runs[k]->st[i].far = 0;
 	ex->far_out = 0;
-	pthread_cond_destroy(&f->done);
-	pthread_cond_destroy(&f->wake);
-	pthread_mutex_destroy(&f->mu);
 }
 
 /*
@@ -2367,11 +2328,11 @@ static void end_run(struct ade_exec *ex, struct run_rt *r)
 		ok = 0;
 	db_commit(ex); /* the stages' states first, then the run's */
 	ade_state_run_set_state(ex->state, r->row.run_id, ok ? "success" : "failed", 1, NULL);
-	if (ex->h.running) {
-		pthread_mutex_lock(&ex->h.mu);
+	if (ex->h.s.running) {
+		pthread_mutex_lock(&ex->h.s.mu);
 		ex->h.checkpoint = 1;
-		pthread_cond_signal(&ex->h.wake);
-		pthread_mutex_unlock(&ex->h.mu);
+		pthread_cond_signal(&ex->h.s.wake);
+		pthread_mutex_unlock(&ex->h.s.mu);
 	}
 	r->finished = 1;
 	r->active = 0;
@@ -2698,8 +2659,9 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		return ade_error_set(err, ADE_ESYS, "cannot open /dev/null: %s", strerror(errno));
 	ex->vfork_shares = -1;
 	sigprocmask(SIG_BLOCK, &set, &old);
-	helper_start(ex);
-	filer_start(ex);
+	side_start(&ex->h.s, helper_main, ex);
+	/* Not in SCHED_IDLE: the executor waits for it when a stage is due (struct filer). */
+	side_start(&ex->f.s, filer_main, ex);
 	ex->t0 = ade_now_mono_ns();
 
 	for (;;) {
@@ -2755,7 +2717,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 		for (int k = 0; k < ex->n_runs; k++)
 			prep_far(ex, ex->runs[k]);
 		prep_ahead(ex, &set);
-		filer_wake(ex);
+		side_wake(&ex->f.s);
 		helper_wake(ex);
 		if (ex->o.on_wait)
 			wait_ns = earlier(wait_ns, ex->o.on_wait(ex->o.event_arg));
@@ -2781,7 +2743,7 @@ out:
 	say_flush(ex, 1);
 	db_commit(ex);
 	filer_stop(ex);
-	helper_stop(ex);
+	side_stop(&ex->h.s);
 	for (struct stage_ref q; fifo_pop(&ex->preps, &q);)
 		if (q.r->st[q.i].prep == PREP_QUEUED)
 			q.r->st[q.i].prep = PREP_NONE;
