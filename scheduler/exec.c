@@ -700,14 +700,14 @@ static void db_write(struct ade_state *state, struct db_op *ops, int n)
 		ade_log_warn("%s", err.msg);
 }
 
-static void helper_wake(struct ade_exec *ex);
+static void side_wake(struct side *s);
 
 /* Waits until the helper has written the batch it was handed. */
 static void db_wait(struct ade_exec *ex)
 {
 	if (!ex->h.s.running)
 		return;
-	helper_wake(ex);
+	side_wake(&ex->h.s);
 	pthread_mutex_lock(&ex->h.s.mu);
 	while (ex->h.batch || ex->h.checkpoint)
 		pthread_cond_wait(&ex->h.s.done, &ex->h.s.mu);
@@ -1746,11 +1746,6 @@ static void side_stop(struct side *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
-static void helper_wake(struct ade_exec *ex)
-{
-	side_wake(&ex->h.s);
-}
-
 /* ---- the files thread ---------------------------------------------------- */
 
 static void *filer_main(void *arg)
@@ -1777,23 +1772,6 @@ static void *filer_main(void *arg)
 	}
 	pthread_mutex_unlock(&f->s.mu);
 	return NULL;
-}
-
-/* Stops the files thread after the stage it is making; what it holds is this thread's again. */
-static void filer_stop(struct ade_exec *ex)
-{
-	struct filer *f = &ex->f;
-
-	if (!f->s.running)
-		return;
-	side_stop(&f->s);
-	for (struct stage_ref q; fifo_pop(&f->preps, &q);)
-		if (q.r->st[q.i].prep == PREP_HANDED)
-			q.r->st[q.i].prep = PREP_NONE;
-	for (int k = 0; k < ex->n_runs; k++)
-		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
-			ex->runs[k]->st[i].far = 0;
-	ex->far_out = 0;
 }
 
 /*
@@ -2718,7 +2696,7 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 			prep_far(ex, ex->runs[k]);
 		prep_ahead(ex, &set);
 		side_wake(&ex->f.s);
-		helper_wake(ex);
+		side_wake(&ex->h.s);
 		if (ex->o.on_wait)
 			wait_ns = earlier(wait_ns, ex->o.on_wait(ex->o.event_arg));
 		struct timespec ts, *tsp = NULL;
@@ -2742,16 +2720,24 @@ int ade_exec_run(struct ade_exec *ex, struct ade_exec_summary *sum, struct ade_e
 out:
 	say_flush(ex, 1);
 	db_commit(ex);
-	filer_stop(ex);
+	side_stop(&ex->f.s); /* after the stage it is making */
 	side_stop(&ex->h.s);
-	for (struct stage_ref q; fifo_pop(&ex->preps, &q);)
-		if (q.r->st[q.i].prep == PREP_QUEUED)
-			q.r->st[q.i].prep = PREP_NONE;
-	/* Files made ahead of stages that did not start (ade stopped on an error) go. */
-	for (int k = 0; k < ex->n_runs; k++)
-		for (int i = 0; ex->runs[k]->st && i < ex->runs[k]->p->n_stages; i++)
-			if (ex->runs[k]->st[i].prep == PREP_DONE)
-				discard_prep(ex, ex->runs[k], i);
+	/*
+	 * Every stage's files are this thread's again; those made for stages
+	 * that did not start (ade stopped on an error) go.
+	 */
+	ex->preps.head = ex->preps.n = 0;
+	ex->f.preps.head = ex->f.preps.n = 0;
+	ex->far_out = 0;
+	for (int k = 0; k < ex->n_runs; k++) {
+		struct run_rt *r = ex->runs[k];
+		for (int i = 0; r->st && i < r->p->n_stages; i++) {
+			r->st[i].far = 0;
+			if (r->st[i].prep == PREP_DONE)
+				discard_prep(ex, r, i);
+			r->st[i].prep = PREP_NONE;
+		}
+	}
 	close(ex->devnull);
 	clear_tty(ex);
 	sigprocmask(SIG_SETMASK, &old, NULL);
